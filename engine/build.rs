@@ -1,0 +1,96 @@
+//! Builds the built-in policies, and the test fixture policies, to `wasm32-wasip2` components
+//! with a nested cargo, so that building the engine is all a fresh machine needs. The
+//! components land in `<target>/wasm/` (shared by every profile of the engine) and the
+//! built-ins are embedded with `include_bytes!` (see `src/builtin.rs`).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Packages built to wasm: the built-in policies, then the fixtures the tests load.
+const PACKAGES: &[&str] = &[
+    "portcullis-policy-privileged",
+    "portcullis-policy-host-namespaces",
+    "portcullis-policy-capabilities",
+    "portcullis-policy-host-mounts",
+    "portcullis-policy-registries",
+    "portcullis-fixture-hostile",
+    "portcullis-fixture-wrong-exports",
+];
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const WASM_PROFILE: &str = "policy";
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap().to_path_buf();
+    for watched in [
+        "policies-wasm",
+        "tests/fixtures/policies",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+
+    let target_dir = wasm_target_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .args(["build", "--target", WASM_TARGET, "--profile", WASM_PROFILE])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        // Cargo's stdout is ours to speak to cargo with; the nested build must not write there.
+        .stdout(Stdio::from(std::io::stderr()));
+    for package in PACKAGES {
+        command.args(["-p", package]);
+    }
+    // Flags meant for the host build (lints, wrappers, coverage) must not reach the guests.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        command.env_remove(var);
+    }
+    let status = command
+        .status()
+        .expect("failed to run cargo for the wasm policies");
+    if !status.success() {
+        panic!(
+            "building the policies for {WASM_TARGET} failed (see above). If the target is \
+             missing, install it with `rustup target add {WASM_TARGET}` — rust-toolchain.toml \
+             lists it, so rustup normally adds it by itself"
+        );
+    }
+
+    let out = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
+    for package in PACKAGES {
+        let file = out.join(format!("{}.wasm", package.replace('-', "_")));
+        assert!(
+            file.exists(),
+            "expected {} after the wasm build",
+            file.display()
+        );
+    }
+    println!("cargo:rustc-env=PORTCULLIS_WASM_DIR={}", out.display());
+}
+
+/// `<target>/wasm`, beside the engine's own build directories. OUT_DIR lies inside the
+/// target directory, whose root cargo marks with `CACHEDIR.TAG`.
+fn wasm_target_dir() -> PathBuf {
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    let target = out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .unwrap_or_else(|| out_dir.ancestors().nth(4).unwrap());
+    target.join("wasm")
+}

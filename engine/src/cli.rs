@@ -1,0 +1,140 @@
+//! The command line: `portcullis eval` decides one request offline, `portcullis policies`
+//! lists the built-in policies. (The webhook and Docker plugin server is `portcullis serve`.)
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::eval::{self, Input};
+use crate::policy_set::PolicySet;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "One admission policy engine for Kubernetes and Docker, with policies in WebAssembly",
+    long_about = "Portcullis decides Kubernetes admission requests and Docker API calls with the \
+                  same WebAssembly policies.\n\n\
+                  Try it offline:\n  portcullis eval deploy/examples/pod-privileged.yaml\n\n\
+                  Without --config the built-in default policy set is used: privileged, \
+                  host-namespaces, capabilities, host-mounts and registries, with settings that \
+                  mirror the Pod Security Standards baseline."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide one request offline and print the exact response the server would send.
+    ///
+    /// REQUEST is a file (or - for stdin) holding one of:
+    ///   - a Kubernetes AdmissionReview (JSON or YAML): prints the review with its response;
+    ///   - a bare Kubernetes object such as a Pod or Deployment (JSON or YAML), decided as a
+    ///     CREATE: prints the AdmissionReview response;
+    ///   - a Docker authz request, the JSON dockerd posts to /AuthZPlugin.AuthZReq: prints
+    ///     {"Allow":…,"Msg":…,"Err":…}.
+    ///
+    /// Exits 0 when a decision was made (allowed or denied), 2 when the request or the
+    /// configuration cannot be read.
+    #[command(verbatim_doc_comment)]
+    Eval(EvalArgs),
+    /// List the built-in policies (use them in a config as `module: builtin:NAME`).
+    Policies,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Policy configuration (YAML); without it, the built-in default policy set.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "policy")]
+    pub config: Option<PathBuf>,
+    /// Evaluate with this one policy module instead (a .wasm component you are writing).
+    #[arg(long, value_name = "FILE.wasm")]
+    pub policy: Option<PathBuf>,
+    /// Settings for --policy, as JSON.
+    #[arg(long, value_name = "JSON", requires = "policy", default_value = "{}")]
+    pub settings: String,
+    /// Also print each policy's result and timing on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// The request file, or - for standard input.
+    #[arg(value_name = "REQUEST")]
+    pub request: PathBuf,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Policies => {
+            for name in crate::builtin::names() {
+                println!("builtin:{name}");
+            }
+            Ok(())
+        }
+        Command::Eval(args) => eval_command(args),
+    }
+}
+
+fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
+    let config = match (&args.config, &args.policy) {
+        (Some(path), _) => Config::load(path)?,
+        (None, Some(module)) => single_policy_config(module, &args.settings)?,
+        (None, None) => Config::default_config(),
+    };
+    let text = read_request(&args.request)?;
+    let input =
+        Input::parse(&text).with_context(|| format!("reading {}", args.request.display()))?;
+    let policies = PolicySet::load(&config)?;
+    let started = std::time::Instant::now();
+    let response = eval::evaluate(&policies, input)
+        .with_context(|| format!("reading {}", args.request.display()))?;
+    if args.verbose {
+        eprintln!("decided in {} µs", started.elapsed().as_micros());
+    }
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
+
+fn single_policy_config(module: &std::path::Path, settings: &str) -> anyhow::Result<Config> {
+    let settings: serde_json::Value =
+        serde_json::from_str(settings).context("--settings is not JSON")?;
+    if !settings.is_object() {
+        bail!("--settings must be a JSON object");
+    }
+    let name = module
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("policy")
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+    let yaml = serde_json::json!({
+        "policies": [{"name": name, "module": module.display().to_string(), "settings": settings, "allowedToMutate": true}]
+    });
+    Ok(Config::parse(
+        &yaml.to_string(),
+        "--policy",
+        std::env::current_dir()?,
+    )?)
+}
+
+fn read_request(path: &std::path::Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the request from stdin")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read request {}", path.display()))
+}

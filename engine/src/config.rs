@@ -1,0 +1,238 @@
+//! The policy configuration: YAML in, a validated [`Config`] out. Unknown fields are errors,
+//! and every error names the file, line and field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::runtime::{Limits, MAX_MEMORY_LIMIT};
+
+/// The built-in default policy set; also shipped as `deploy/config/portcullis.yaml`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/config/portcullis.yaml");
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    pub policies: Vec<PolicyConfig>,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Directory that relative module paths are resolved against: the config file's own.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    /// Cache of compiled policies; defaults to `$XDG_CACHE_HOME/portcullis`.
+    pub cache_dir: Option<PathBuf>,
+    /// Turn the compile cache off.
+    #[serde(default)]
+    pub disable_cache: bool,
+    /// Policy instances alive at once (default 64).
+    pub max_concurrent_instances: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyConfig {
+    /// The name used in messages, metrics and the audit log.
+    pub name: String,
+    /// `builtin:NAME` or a path to a `.wasm` component.
+    pub module: String,
+    /// Settings passed to the policy, checked by it at load time.
+    #[serde(default)]
+    pub settings: serde_json::Value,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Deadline of one evaluation, in milliseconds (default 100).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory cap of one evaluation, in MiB (default 64).
+    #[serde(default = "default_memory_mib", rename = "memoryLimitMiB")]
+    pub memory_limit_mib: u64,
+    /// Whether patches this policy returns are applied (default false: a patch is an error).
+    #[serde(default)]
+    pub allowed_to_mutate: bool,
+}
+
+fn default_timeout_ms() -> u64 {
+    100
+}
+
+fn default_memory_mib() -> u64 {
+    64
+}
+
+/// What a denial from this policy does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny the request.
+    #[default]
+    Enforce,
+    /// Allow it, with the denial as a warning to the client.
+    Warn,
+    /// Allow it; the denial is only recorded.
+    Audit,
+}
+
+/// What happens when the policy cannot decide (trap, timeout, memory, bad output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum FailurePolicy {
+    /// Deny (fail closed).
+    #[default]
+    Fail,
+    /// Allow, with a warning (fail open).
+    Ignore,
+}
+
+impl PolicyConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: Duration::from_millis(self.timeout_ms),
+            memory_bytes: (self.memory_limit_mib as usize) << 20,
+        }
+    }
+}
+
+impl Config {
+    pub fn default_config() -> Config {
+        Config::parse(DEFAULT_CONFIG, "<built-in default config>", PathBuf::new())
+            .expect("the built-in config is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &shown, base)
+    }
+
+    pub fn parse(text: &str, shown: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ConfigError::Syntax {
+                path: shown.to_string(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })?;
+        config.base_dir = base_dir;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: shown.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.policies.iter().enumerate() {
+            let at = format!("policies[{i}] ({:?})", p.name);
+            if p.name.is_empty()
+                || !p
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!("{at}: name must be letters, digits, '-' or '_'"));
+            }
+            if !seen.insert(&p.name) {
+                return Err(format!("{at}: name is used twice; names must be unique"));
+            }
+            if p.timeout_ms == 0 || p.timeout_ms > 60_000 {
+                return Err(format!(
+                    "{at}: timeoutMs must be between 1 and 60000, got {}",
+                    p.timeout_ms
+                ));
+            }
+            let max_mib = (MAX_MEMORY_LIMIT >> 20) as u64;
+            if p.memory_limit_mib == 0 || p.memory_limit_mib > max_mib {
+                return Err(format!(
+                    "{at}: memoryLimitMiB must be between 1 and {max_mib}, got {}",
+                    p.memory_limit_mib
+                ));
+            }
+            if !(p.settings.is_null() || p.settings.is_object()) {
+                return Err(format!("{at}: settings must be a mapping"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_loads() {
+        let c = Config::default_config();
+        let names: Vec<_> = c.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "privileged",
+                "host-namespaces",
+                "capabilities",
+                "host-mounts",
+                "registries"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let cases = [
+            (
+                "policies:\n  - name: a\n    module: builtin:privileged\n    mdoe: warn\n",
+                "x.yaml:4:5: policies[0]: unknown field `mdoe`",
+            ),
+            (
+                "policies:\n  - name: a\n    module: builtin:privileged\n    mode: block\n",
+                "x.yaml:4:11: policies[0].mode: unknown variant `block`",
+            ),
+            (
+                "policies:\n  - name: a\n    module: m\n  - name: a\n    module: m\n",
+                "x.yaml: policies[1] (\"a\"): name is used twice",
+            ),
+            (
+                "policies:\n  - name: a\n    module: m\n    timeoutMs: 0\n",
+                "x.yaml: policies[0] (\"a\"): timeoutMs must be between 1 and 60000, got 0",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, "x.yaml", PathBuf::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! An authz request turned into the policy envelope: the route, the identity, and for calls
+//! that run or change containers, the workload read from the body as dockerd reads it.
+
+use crate::abi::{
+    Container, ContainerKind, Device, DockerCall, NamespaceMode, Port, Profile, ProfileKind,
+    Request, SelinuxOptions, Source, Sysctl, Volume, VolumeKind, Workload,
+};
+use crate::workload::{capability, host_path, image};
+
+use super::authz::AuthzRequest;
+use super::gojson::GoJson;
+use super::route::{self, Operation, Route};
+
+/// Why a request cannot be decided; it is denied with this message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Undecidable {
+    #[error(
+        "{operation} needs its request body to be checked, but the authorization plugin received \
+         none{why}; denied because the request cannot be inspected"
+    )]
+    MissingBody {
+        operation: &'static str,
+        why: &'static str,
+    },
+    #[error("{operation} request body is not JSON: {reason}")]
+    BadBody {
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+/// Builds the envelope for an authz request.
+pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
+    let route = route::parse(&req.request_method, &req.request_uri);
+    let op = route.operation.name();
+    let body = match req.body() {
+        Ok(body) => body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)),
+        Err(e) => {
+            return Err(Undecidable::BadBody {
+                operation: op,
+                reason: e.to_string(),
+            });
+        }
+    };
+
+    let parsed = match &body {
+        Some(bytes) => Some(GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {
+            operation: op,
+            reason: e.to_string(),
+        })?),
+        None if route.operation.needs_body() => {
+            let why = if req.headers_announce_body() {
+                " although its headers announce one (dockerd drops bodies that are too large or \
+                 not application/json)"
+            } else {
+                ""
+            };
+            return Err(Undecidable::MissingBody { operation: op, why });
+        }
+        // A start whose headers announce a body (old API versions take a HostConfig there)
+        // may carry settings we cannot see.
+        None if matches!(route.operation, Operation::ContainerStart { .. })
+            && req.headers_announce_body()
+            && req.header("Content-Type").is_some_and(is_json) =>
+        {
+            return Err(Undecidable::MissingBody {
+                operation: op,
+                why: " although its headers announce one (old API versions accept a HostConfig there)",
+            });
+        }
+        None => None,
+    };
+
+    let workload = parsed.as_ref().and_then(|body| workload(&route, body));
+    let name = match &route.operation {
+        Operation::ContainerCreate => route.query_value("name").map(str::to_string),
+        Operation::ContainerStart { id }
+        | Operation::ContainerUpdate { id }
+        | Operation::ExecCreate { id }
+        | Operation::ServiceUpdate { id } => Some(id.clone()),
+        Operation::PluginUpgrade { name }
+        | Operation::PluginEnable { name }
+        | Operation::PluginDisable { name }
+        | Operation::PluginRemove { name }
+        | Operation::PluginSet { name } => Some(name.clone()),
+        _ => None,
+    };
+    let pull_image = match route.operation {
+        Operation::ImageCreate => pull_image(&route),
+        _ => None,
+    };
+
+    Ok(Request {
+        uid: String::new(),
+        source: Source::Docker,
+        operation: op.to_string(),
+        kind: op.to_string(),
+        subresource: None,
+        user: req.user.clone(),
+        groups: Vec::new(),
+        namespace: None,
+        name,
+        dry_run: false,
+        object: parsed
+            .as_ref()
+            .map_or_else(|| "{}".to_string(), |b| b.to_value().to_string()),
+        old_object: None,
+        workload,
+        docker: Some(DockerCall {
+            method: route.method.clone(),
+            path: route.path.clone(),
+            query: route.query.clone(),
+            api_version: route.api_version.clone(),
+            operation: op.to_string(),
+            pull_image,
+            authn_method: Some(req.user_authn_method.clone()).filter(|m| !m.is_empty()),
+        }),
+    })
+}
+
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `fromImage` and `tag` of `POST /images/create`; `tag` may hold a digest. An import
+/// (`fromSrc`) fetches no image from a registry.
+fn pull_image(route: &Route) -> Option<crate::abi::ImageRef> {
+    let from = route.query_value("fromImage").filter(|f| !f.is_empty())?;
+    let reference = match route.query_value("tag").filter(|t| !t.is_empty()) {
+        Some(tag) if tag.contains(':') => format!("{from}@{tag}"),
+        Some(tag) => format!("{from}:{tag}"),
+        None => from.to_string(),
+    };
+    Some(image::parse(&reference))
+}
+
+fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
+    match &route.operation {
+        Operation::ContainerCreate => {
+            // Up to API 1.43 (Docker 26) HostConfig fields at the top level were used when the
+            // body had no HostConfig; later daemons ignore them. Reading them then can only
+            // deny more.
+            let inner = body.get("HostConfig");
+            let host_config = if inner.is_null() { body } else { inner };
+            let name = route.query_value("name").unwrap_or_default().to_string();
+            Some(container_workload(
+                route.operation.name(),
+                name,
+                body,
+                host_config,
+            ))
+        }
+        Operation::ContainerStart { id } => {
+            // Old API versions accept a HostConfig as the start body.
+            Some(container_workload(
+                route.operation.name(),
+                id.clone(),
+                &GoJson::Null,
+                body,
+            ))
+        }
+        Operation::ExecCreate { id } => {
+            let mut w = Workload::new(route.operation.name().into(), String::new());
+            let mut c = Container::new(id.clone(), ContainerKind::Exec, String::new());
+            c.privileged = body.get("Privileged").as_bool();
+            set_user(&mut c, body.get("User").as_str());
+            w.containers.push(c);
+            Some(w)
+        }
+        _ => None,
+    }
+}
+
+fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) -> Workload {
+    let mut w = Workload::new(kind.to_string(), "/HostConfig".into());
+    let mut c = Container::new(name, ContainerKind::Container, String::new());
+    c.image = config.get("Image").as_str().map(image::parse);
+    c.privileged = hc.get("Privileged").as_bool();
+    c.capabilities_add = hc.get("CapAdd").strings().map(capability).collect();
+    c.capabilities_drop = hc.get("CapDrop").strings().map(capability).collect();
+    set_user(&mut c, config.get("User").as_str());
+    security_opts(&mut c, hc.get("SecurityOpt").strings());
+    c.read_only_root_filesystem = hc.get("ReadonlyRootfs").as_bool();
+    c.ports = ports(config, hc);
+    c.resources.memory_limit_bytes = hc
+        .get("Memory")
+        .as_i64()
+        .filter(|&m| m > 0)
+        .map(|m| m as u64);
+    c.resources.cpu_limit_millis = hc
+        .get("NanoCpus")
+        .as_i64()
+        .filter(|&n| n > 0)
+        .map(|n| (n as u64).div_ceil(1_000_000));
+    c.resources.pids_limit = hc.get("PidsLimit").as_i64().filter(|&p| p != 0);
+    c.devices = hc
+        .get("Devices")
+        .as_array()
+        .iter()
+        .map(|d| Device {
+            host_path: d.get("PathOnHost").as_str().unwrap_or_default().to_string(),
+            container_path: d
+                .get("PathInContainer")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            permissions: d
+                .get("CgroupPermissions")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect();
+    w.containers.push(c);
+
+    let ns = &mut w.namespaces;
+    ns.pid = namespace_mode(hc.get("PidMode").as_str());
+    ns.ipc = namespace_mode(hc.get("IpcMode").as_str());
+    ns.network = namespace_mode(hc.get("NetworkMode").as_str());
+    ns.uts = namespace_mode(hc.get("UTSMode").as_str());
+    ns.user = namespace_mode(hc.get("UsernsMode").as_str());
+    ns.cgroup = namespace_mode(hc.get("CgroupnsMode").as_str());
+
+    w.volumes = binds(hc);
+    w.volumes.extend(mounts(hc));
+    w.volumes_from = hc
+        .get("VolumesFrom")
+        .strings()
+        .map(str::to_string)
+        .collect();
+    w.sysctls = hc
+        .get("Sysctls")
+        .map_entries()
+        .into_iter()
+        .map(|(k, v)| Sysctl {
+            name: k.to_string(),
+            value: v.as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    w.runtime_class = hc
+        .get("Runtime")
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    w.labels = config
+        .get("Labels")
+        .map_entries()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    w
+}
+
+/// `host`, `container:<id>`, a private mode, or the daemon's default (empty).
+fn namespace_mode(mode: Option<&str>) -> NamespaceMode {
+    match mode.unwrap_or_default() {
+        "" | "default" => NamespaceMode::Default,
+        m if m.eq_ignore_ascii_case("host") => NamespaceMode::Host,
+        m => match m.split_once(':') {
+            Some((kind, target)) if kind.eq_ignore_ascii_case("container") => {
+                NamespaceMode::Container(target.to_string())
+            }
+            _ => NamespaceMode::Private,
+        },
+    }
+}
+
+/// `--user`: `uid`, `name`, `uid:gid` or `name:group`. `root` is uid 0 in every image.
+fn set_user(c: &mut Container, user: Option<&str>) {
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        return;
+    };
+    c.user = Some(user.to_string());
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    c.run_as_user = if u == "root" { Some(0) } else { u.parse().ok() };
+    c.run_as_group = g.and_then(|g| if g == "root" { Some(0) } else { g.parse().ok() });
+}
+
+/// `SecurityOpt` entries, in both the `key=value` and the legacy `key:value` syntax.
+fn security_opts<'a>(c: &mut Container, opts: impl Iterator<Item = &'a str>) {
+    for opt in opts {
+        let (key, value) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, v),
+            None => (opt, ""),
+        };
+        match key {
+            "seccomp" => {
+                let kind = match value {
+                    "unconfined" => ProfileKind::Unconfined,
+                    "builtin" | "" => ProfileKind::RuntimeDefault,
+                    _ => ProfileKind::Localhost,
+                };
+                let localhost = (kind == ProfileKind::Localhost).then(|| value.to_string());
+                c.seccomp = Some(Profile {
+                    kind,
+                    raw: value.to_string(),
+                    localhost,
+                });
+            }
+            "apparmor" => {
+                let kind = match value {
+                    "unconfined" => ProfileKind::Unconfined,
+                    "docker-default" | "" => ProfileKind::RuntimeDefault,
+                    _ => ProfileKind::Localhost,
+                };
+                let localhost = (kind == ProfileKind::Localhost).then(|| value.to_string());
+                c.apparmor = Some(Profile {
+                    kind,
+                    raw: value.to_string(),
+                    localhost,
+                });
+            }
+            "label" => {
+                let se = c.selinux.get_or_insert(SelinuxOptions {
+                    user: None,
+                    role: None,
+                    type_: None,
+                    level: None,
+                    disabled: false,
+                });
+                match value.split_once(':') {
+                    Some(("user", v)) => se.user = Some(v.to_string()),
+                    Some(("role", v)) => se.role = Some(v.to_string()),
+                    Some(("type", v)) => se.type_ = Some(v.to_string()),
+                    Some(("level", v)) => se.level = Some(v.to_string()),
+                    _ if value == "disable" => se.disabled = true,
+                    _ => {}
+                }
+            }
+            "no-new-privileges" => {
+                // `no-new-privileges` alone means true.
+                let on = value.is_empty() || value.parse::<bool>().unwrap_or(false);
+                c.allow_privilege_escalation = Some(!on);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `PortBindings` (`"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`), and with
+/// `PublishAllPorts` every exposed port on a random host port.
+fn ports(config: &GoJson, hc: &GoJson) -> Vec<Port> {
+    let split = |key: &str| {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        (
+            port.split('-')
+                .next()
+                .unwrap_or(port)
+                .parse::<u32>()
+                .unwrap_or(0),
+            proto.to_string(),
+        )
+    };
+    let mut out = Vec::new();
+    for (key, bindings) in hc.get("PortBindings").map_entries() {
+        let (container_port, protocol) = split(key);
+        for b in bindings.as_array() {
+            let host_port = b.get("HostPort").as_str().unwrap_or_default();
+            out.push(Port {
+                container_port,
+                protocol: protocol.clone(),
+                host_ip: b.get("HostIp").as_str().map(str::to_string),
+                // An empty HostPort publishes on a random port.
+                host_port: Some(
+                    host_port
+                        .split('-')
+                        .next()
+                        .unwrap_or("")
+                        .parse()
+                        .unwrap_or(0),
+                ),
+            });
+        }
+    }
+    if hc.get("PublishAllPorts").as_bool() == Some(true) {
+        for (key, _) in config.get("ExposedPorts").map_entries() {
+            let (container_port, protocol) = split(key);
+            out.push(Port {
+                container_port,
+                protocol,
+                host_ip: None,
+                host_port: Some(0),
+            });
+        }
+    }
+    out
+}
+
+/// `Binds`: `src:dst[:opts]` (a `src` that is not absolute names a volume), or a bare `dst`
+/// for an anonymous volume.
+fn binds(hc: &GoJson) -> Vec<Volume> {
+    hc.get("Binds")
+        .as_array()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let spec = b.as_str()?;
+            let parts: Vec<&str> = spec.split(':').collect();
+            let (source, mode) = match parts.as_slice() {
+                [_dst] => ("", ""),
+                [a, b] if is_bind_mode(b) && !a.is_empty() => ("", *b),
+                [src, _dst] => (*src, ""),
+                [src, _dst, mode, ..] => (*src, *mode),
+                [] => return None,
+            };
+            let read_only = mode.split(',').any(|m| m == "ro" || m == "readonly");
+            let (kind, path, source_kind) = if source.starts_with('/') {
+                (VolumeKind::HostPath, Some(host_path(source)), "bind")
+            } else {
+                (VolumeKind::Volume, None, "volume")
+            };
+            Some(Volume {
+                name: if source.starts_with('/') {
+                    String::new()
+                } else {
+                    source.to_string()
+                },
+                kind,
+                source: source_kind.to_string(),
+                host_path: path,
+                read_only,
+                pointer: format!("/HostConfig/Binds/{i}"),
+            })
+        })
+        .collect()
+}
+
+fn is_bind_mode(text: &str) -> bool {
+    text.split(',').all(|m| {
+        matches!(
+            m,
+            "ro" | "rw"
+                | "z"
+                | "Z"
+                | "nocopy"
+                | "shared"
+                | "rshared"
+                | "slave"
+                | "rslave"
+                | "private"
+                | "rprivate"
+                | "consistent"
+                | "cached"
+                | "delegated"
+        )
+    })
+}
+
+/// `Mounts`: `{"Type": "bind", "Source": "/etc", "Target": "/x", "ReadOnly": true}`.
+fn mounts(hc: &GoJson) -> Vec<Volume> {
+    hc.get("Mounts")
+        .as_array()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let typ = m
+                .get("Type")
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let source = m.get("Source").as_str().unwrap_or_default();
+            let (kind, path) = match typ.as_str() {
+                "bind" => (VolumeKind::HostPath, Some(host_path(source))),
+                "volume" => (VolumeKind::Volume, None),
+                "tmpfs" => (VolumeKind::Tmpfs, None),
+                _ => (VolumeKind::Other, None),
+            };
+            Volume {
+                name: if kind == VolumeKind::Volume {
+                    source.to_string()
+                } else {
+                    String::new()
+                },
+                kind,
+                source: typ,
+                host_path: path,
+                read_only: m.get("ReadOnly").as_bool() == Some(true),
+                pointer: format!("/HostConfig/Mounts/{i}"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn authz(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
+        let mut r = AuthzRequest {
+            request_method: method.into(),
+            request_uri: uri.into(),
+            ..Default::default()
+        };
+        if let Some(b) = body {
+            r.request_body = Some(base64::engine::general_purpose::STANDARD.encode(b));
+            r.request_headers
+                .insert("Content-Type".into(), "application/json".into());
+            r.request_headers
+                .insert("Content-Length".into(), b.len().to_string());
+        }
+        r
+    }
+
+    #[test]
+    fn create_reads_hostconfig_like_dockerd() {
+        let body = r#"{"Image":"alpine:3.19","hostconfig":{"PRIVILEGED":true,"CapAdd":["cap_sys_admin"],
+            "Binds":["/var/run/docker.sock:/s","data:/d:ro","/srv/app:/app:ro,Z"],
+            "Mounts":[{"type":"bind","source":"/etc//","target":"/e"}],"PidMode":"host","IpcMode":"container:db",
+            "SecurityOpt":["seccomp:unconfined","no-new-privileges","label=disable"]}}"#;
+        let req = normalize(&authz(
+            "POST",
+            "/v1.43/containers/create?name=web",
+            Some(body),
+        ))
+        .unwrap();
+        let w = req.workload.unwrap();
+        let c = &w.containers[0];
+        assert_eq!(c.name, "web");
+        assert_eq!(c.privileged, Some(true));
+        assert_eq!(c.capabilities_add[0].normalized, "SYS_ADMIN");
+        assert_eq!(c.image.as_ref().unwrap().repository, "library/alpine");
+        assert_eq!(c.seccomp.as_ref().unwrap().kind, ProfileKind::Unconfined);
+        assert_eq!(c.allow_privilege_escalation, Some(false));
+        assert!(c.selinux.as_ref().unwrap().disabled);
+        assert_eq!(w.namespaces.pid, NamespaceMode::Host);
+        assert_eq!(w.namespaces.ipc, NamespaceMode::Container("db".into()));
+        let paths: Vec<_> = w
+            .volumes
+            .iter()
+            .map(|v| {
+                (
+                    v.kind,
+                    v.host_path.as_ref().map(|p| p.normalized.clone()),
+                    v.read_only,
+                )
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                (
+                    VolumeKind::HostPath,
+                    Some("/var/run/docker.sock".into()),
+                    false
+                ),
+                (VolumeKind::Volume, None, true),
+                (VolumeKind::HostPath, Some("/srv/app".into()), true),
+                (VolumeKind::HostPath, Some("/etc".into()), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_top_level_hostconfig() {
+        let req = normalize(&authz(
+            "POST",
+            "/containers/create",
+            Some(r#"{"Image":"x","Privileged":true}"#),
+        ))
+        .unwrap();
+        assert_eq!(req.workload.unwrap().containers[0].privileged, Some(true));
+    }
+
+    #[test]
+    fn missing_body_fails_closed() {
+        let mut r = authz("POST", "/v1.43/containers/create", None);
+        r.request_headers
+            .insert("Content-Type".into(), "text/plain".into());
+        r.request_headers
+            .insert("Content-Length".into(), "120".into());
+        assert!(matches!(
+            normalize(&r),
+            Err(Undecidable::MissingBody { .. })
+        ));
+        assert!(matches!(
+            normalize(&authz(
+                "POST",
+                "/v1.43/containers/web/exec",
+                Some("not json")
+            )),
+            Err(Undecidable::BadBody { .. })
+        ));
+        // Listing needs no body.
+        assert!(normalize(&authz("GET", "/v1.43/containers/json", None)).is_ok());
+    }
+
+    #[test]
+    fn pull_reads_from_image_and_tag() {
+        let req = normalize(&authz(
+            "POST",
+            "/v1.43/images/create?fromImage=registry.example.com%2Fteam%2Fapp&tag=1.4.2",
+            None,
+        ))
+        .unwrap();
+        let image = req.docker.unwrap().pull_image.unwrap();
+        assert_eq!(
+            (image.registry.as_str(), image.repository.as_str()),
+            ("registry.example.com", "team/app")
+        );
+        assert_eq!(image.tag.as_deref(), Some("1.4.2"));
+    }
+
+    #[test]
+    fn exec_user_and_privileged() {
+        let req = normalize(&authz(
+            "POST",
+            "/v1.43/containers/web/exec",
+            Some(r#"{"User":"root:root","Privileged":true}"#),
+        ))
+        .unwrap();
+        let c = &req.workload.unwrap().containers[0];
+        assert_eq!(c.kind, ContainerKind::Exec);
+        assert_eq!((c.run_as_user, c.privileged), (Some(0), Some(true)));
+    }
+}

@@ -1,0 +1,257 @@
+//! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`) as the API server sends and
+//! expects it: the response echoes the request's `apiVersion` and `uid`, a denial is data
+//! inside an HTTP 200 review, and a patch is base64 JSON Patch with `patchType: JSONPatch`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::abi::{Request, Source};
+use crate::decision::Verdict;
+
+pub const API_VERSION_V1: &str = "admission.k8s.io/v1";
+pub const API_VERSION_V1BETA1: &str = "admission.k8s.io/v1beta1";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReviewError {
+    #[error("not an AdmissionReview: {0}")]
+    Malformed(String),
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?} (expected {API_VERSION_V1} or {API_VERSION_V1BETA1})"
+    )]
+    Version(String),
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionReview {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<AdmissionRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<AdmissionResponse>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub resource: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub resource: GroupVersionResource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub operation: String,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionResponse {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+/// `metav1.Status`, as the API server shows it to the user who was denied.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub status: String,
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+impl AdmissionReview {
+    /// Reads a review and checks that it carries a request of a version we answer.
+    pub fn parse(value: Value) -> Result<(String, AdmissionRequest), ReviewError> {
+        let review: AdmissionReview =
+            serde_json::from_value(value).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+        if review.kind != "AdmissionReview" {
+            return Err(ReviewError::Malformed(format!("kind is {:?}", review.kind)));
+        }
+        if review.api_version != API_VERSION_V1 && review.api_version != API_VERSION_V1BETA1 {
+            return Err(ReviewError::Version(review.api_version));
+        }
+        let request = review.request.ok_or(ReviewError::NoRequest)?;
+        Ok((review.api_version, request))
+    }
+
+    /// The review to send back, in the version that was asked.
+    pub fn respond(api_version: &str, uid: &str, verdict: &Verdict) -> AdmissionReview {
+        let status = (!verdict.allowed).then(|| Status {
+            status: "Failure".into(),
+            code: 403,
+            reason: "Forbidden".into(),
+            message: verdict.message.clone(),
+        });
+        let patch = verdict.patch.as_ref().filter(|p| !p.0.is_empty()).map(|p| {
+            let json = serde_json::to_vec(p).expect("a patch serializes");
+            base64::engine::general_purpose::STANDARD.encode(json)
+        });
+        AdmissionReview {
+            api_version: api_version.to_string(),
+            kind: "AdmissionReview".into(),
+            request: None,
+            response: Some(AdmissionResponse {
+                uid: uid.to_string(),
+                allowed: verdict.allowed,
+                status,
+                warnings: verdict.warnings.clone(),
+                patch_type: patch.as_ref().map(|_| "JSONPatch".into()),
+                patch,
+                audit_annotations: verdict.audit_annotations.clone(),
+            }),
+        }
+    }
+
+    /// Wraps a bare object as the CREATE review the API server would send for it.
+    pub fn for_object(object: Value) -> AdmissionReview {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let metadata = &object["metadata"];
+        let request = AdmissionRequest {
+            uid: "00000000-0000-0000-0000-000000000000".into(),
+            resource: GroupVersionResource {
+                group: group.clone(),
+                version: version.clone(),
+                resource: plural(&kind),
+            },
+            kind: GroupVersionKind {
+                group,
+                version,
+                kind,
+            },
+            name: metadata["name"].as_str().map(str::to_string),
+            namespace: Some(
+                metadata["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+            ),
+            operation: "CREATE".into(),
+            object: Some(object),
+            ..AdmissionRequest::default()
+        };
+        AdmissionReview {
+            api_version: API_VERSION_V1.into(),
+            kind: "AdmissionReview".into(),
+            request: Some(request),
+            response: None,
+        }
+    }
+}
+
+/// The resource name of a kind, for the common kinds (`Pod` → `pods`).
+fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    }
+}
+
+impl AdmissionRequest {
+    /// The policy envelope for this request: identity, the raw object, and its workload.
+    pub fn to_request(&self) -> Request {
+        let object = self.object.clone().unwrap_or(Value::Null);
+        let workload = super::workload::normalize(&self.kind.kind, &object);
+        let kind = if self.kind.group.is_empty() {
+            format!("{}/{}", self.kind.version, self.kind.kind)
+        } else {
+            format!(
+                "{}/{}/{}",
+                self.kind.group, self.kind.version, self.kind.kind
+            )
+        };
+        Request {
+            uid: self.uid.clone(),
+            source: Source::Kubernetes,
+            operation: self.operation.clone(),
+            kind,
+            subresource: self.sub_resource.clone().filter(|s| !s.is_empty()),
+            user: self.user_info.username.clone(),
+            groups: self.user_info.groups.clone(),
+            namespace: self.namespace.clone().filter(|s| !s.is_empty()),
+            name: self.name.clone().filter(|s| !s.is_empty()),
+            dry_run: self.dry_run.unwrap_or(false),
+            object: if object.is_null() {
+                "{}".into()
+            } else {
+                object.to_string()
+            },
+            old_object: self
+                .old_object
+                .as_ref()
+                .filter(|o| !o.is_null())
+                .map(Value::to_string),
+            workload,
+            docker: None,
+        }
+    }
+}

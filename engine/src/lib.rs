@@ -1,0 +1,20 @@
+//! Portcullis: an admission policy engine with one set of WebAssembly policies for two doors,
+//! the Kubernetes admission webhook and the Docker authorization plugin.
+//!
+//! Data flows one way: a door (`kubernetes`, `docker`) turns its request into the policy
+//! envelope with a normalized `workload`; the `policy_set` runs the configured policies in
+//! the `runtime`; `decision` combines their answers into a verdict; the door renders it.
+
+#![deny(unsafe_code)]
+
+pub mod abi;
+pub mod builtin;
+pub mod cli;
+pub mod config;
+pub mod decision;
+pub mod docker;
+pub mod eval;
+pub mod kubernetes;
+pub mod policy_set;
+pub mod runtime;
+pub mod workload;

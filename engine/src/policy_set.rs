@@ -1,0 +1,260 @@
+//! A configured set of loaded policies and the order they run in. Loading compiles every
+//! module, reads its metadata and has it check its settings, so a set that loads is ready to
+//! serve. Evaluation runs mutating policies one after another (each sees the previous one's
+//! result), then every other policy concurrently on the final object.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::abi::{Request, Source};
+use crate::builtin;
+use crate::config::{Config, PolicyConfig};
+use crate::decision::{self, PolicyResult, Verdict};
+use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime, RuntimeOptions};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetError {
+    #[error("policy {policy:?}: unknown built-in module {module:?} (built-ins: {known})")]
+    UnknownBuiltin {
+        policy: String,
+        module: String,
+        known: String,
+    },
+    #[error("policy {policy:?}: cannot read module {path}: {source}")]
+    ReadModule {
+        policy: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("policy {policy:?}: invalid settings: {field}{sep}{message}", sep = if field.is_empty() { "" } else { ": " })]
+    Settings {
+        policy: String,
+        field: String,
+        message: String,
+    },
+    #[error("policy {policy:?}: checking its settings failed: {error}")]
+    SettingsCall { policy: String, error: PolicyError },
+}
+
+/// A policy ready to run, with its configuration.
+pub struct LoadedPolicy {
+    pub config: PolicyConfig,
+    module: PolicyModule,
+    settings: String,
+}
+
+impl LoadedPolicy {
+    fn applies_to(&self, source: Source) -> bool {
+        self.module.metadata().sources.contains(&source)
+    }
+
+    fn mutates(&self) -> bool {
+        self.config.allowed_to_mutate && self.module.metadata().mutating
+    }
+
+    pub fn metadata(&self) -> &crate::abi::Metadata {
+        self.module.metadata()
+    }
+
+    fn run(&self, request: &Request) -> PolicyResult {
+        let started = Instant::now();
+        let mut outcome = self
+            .module
+            .validate(request, &self.settings, self.config.limits());
+        if let Ok(d) = &outcome
+            && d.patch.is_some()
+            && !self.config.allowed_to_mutate
+        {
+            outcome = Err(PolicyError::BadOutput(
+                "returned a patch, but allowedToMutate is false in the config".into(),
+            ));
+        }
+        PolicyResult {
+            policy: self.config.name.clone(),
+            mode: self.config.mode,
+            failure_policy: self.config.failure_policy,
+            outcome,
+            duration: started.elapsed(),
+        }
+    }
+}
+
+/// Rebuilds a request's workload after a mutation changed its object.
+pub type Renormalize<'a> = &'a (dyn Fn(&Request, &Value) -> Request + Sync);
+
+pub struct PolicySet {
+    policies: Vec<LoadedPolicy>,
+    _runtime: Arc<Runtime>,
+}
+
+impl PolicySet {
+    /// Builds the runtime the config asks for and loads every policy.
+    pub fn load(config: &Config) -> Result<PolicySet, SetError> {
+        let mut options = RuntimeOptions::default();
+        if config.runtime.disable_cache {
+            options.cache_dir = None;
+        } else if let Some(dir) = &config.runtime.cache_dir {
+            options.cache_dir = Some(dir.clone());
+        }
+        if let Some(n) = config.runtime.max_concurrent_instances {
+            options.max_concurrent_instances = n;
+        }
+        let runtime = Arc::new(Runtime::new(&options)?);
+        PolicySet::load_with(runtime, config)
+    }
+
+    pub fn load_with(runtime: Arc<Runtime>, config: &Config) -> Result<PolicySet, SetError> {
+        let sources: Vec<(&PolicyConfig, Vec<u8>)> = config
+            .policies
+            .iter()
+            .map(|p| Ok((p, module_bytes(p, &config.base_dir)?)))
+            .collect::<Result<_, SetError>>()?;
+
+        // Compile each distinct module once, in parallel; entries sharing a module share it.
+        let mut distinct: HashMap<&[u8], &str> = HashMap::new();
+        for (p, bytes) in &sources {
+            distinct.entry(bytes.as_slice()).or_insert(&p.name);
+        }
+        let compiled: HashMap<&[u8], PolicyModule> = distinct
+            .into_par_iter()
+            .map(|(bytes, name)| Ok((bytes, runtime.load(name, bytes)?)))
+            .collect::<Result<_, LoadError>>()?;
+
+        let mut policies = Vec::with_capacity(sources.len());
+        for (p, bytes) in &sources {
+            let module = compiled[bytes.as_slice()].clone();
+            let settings = if p.settings.is_null() {
+                "{}".to_string()
+            } else {
+                p.settings.to_string()
+            };
+            match module.validate_settings(&settings, p.limits()) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(SetError::Settings {
+                        policy: p.name.clone(),
+                        field: e.field,
+                        message: e.message,
+                    });
+                }
+                Err(error) => {
+                    return Err(SetError::SettingsCall {
+                        policy: p.name.clone(),
+                        error,
+                    });
+                }
+            }
+            policies.push(LoadedPolicy {
+                config: (*p).clone(),
+                module,
+                settings,
+            });
+        }
+        Ok(PolicySet {
+            policies,
+            _runtime: runtime,
+        })
+    }
+
+    pub fn policies(&self) -> &[LoadedPolicy] {
+        &self.policies
+    }
+
+    /// Decides a request. `renormalize` rebuilds the request from a mutated object; without
+    /// it (the Docker door, which cannot change a request) patches are not applied.
+    pub fn evaluate(&self, request: &Request, renormalize: Option<Renormalize<'_>>) -> Verdict {
+        let applicable: Vec<&LoadedPolicy> = self
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(request.source))
+            .collect();
+        let (mutators, validators): (Vec<&LoadedPolicy>, Vec<&LoadedPolicy>) = match renormalize {
+            Some(_) => applicable.into_iter().partition(|p| p.mutates()),
+            None => (Vec::new(), applicable),
+        };
+
+        let mut results = Vec::with_capacity(self.policies.len());
+        let mut current = request.clone();
+        let mut mutated: Option<Value> = None;
+        for policy in mutators {
+            let mut result = policy.run(&current);
+            if let (Ok(decision), Some(renormalize)) = (&mut result.outcome, renormalize)
+                && let Some(patch_text) = decision.patch.take()
+            {
+                match apply(&current.object, &patch_text) {
+                    Ok(object) => {
+                        current = renormalize(&current, &object);
+                        mutated = Some(object);
+                    }
+                    Err(e) => result.outcome = Err(PolicyError::BadOutput(e)),
+                }
+            }
+            results.push(result);
+        }
+
+        let current = &current;
+        let mut concurrent: Vec<PolicyResult> = if validators.len() > 1 {
+            validators.par_iter().map(|p| p.run(current)).collect()
+        } else {
+            validators.iter().map(|p| p.run(current)).collect()
+        };
+        if renormalize.is_none() {
+            for r in &mut concurrent {
+                if let Ok(d) = &mut r.outcome
+                    && d.patch.take().is_some()
+                {
+                    d.warnings.push(
+                        "asked to change the request; this door cannot change requests, so the \
+                         change was not made"
+                            .into(),
+                    );
+                }
+            }
+        }
+        results.extend(concurrent);
+
+        let patch = mutated.map(|object| {
+            let original: Value = serde_json::from_str(&request.object).unwrap_or(Value::Null);
+            json_patch::diff(&original, &object)
+        });
+        decision::combine(results, patch)
+    }
+}
+
+fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<Vec<u8>, SetError> {
+    if let Some(name) = p.module.strip_prefix(builtin::PREFIX) {
+        return builtin::find(name)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| SetError::UnknownBuiltin {
+                policy: p.name.clone(),
+                module: p.module.clone(),
+                known: builtin::names()
+                    .map(|n| format!("builtin:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+    }
+    let path = base.join(&p.module);
+    std::fs::read(&path).map_err(|source| SetError::ReadModule {
+        policy: p.name.clone(),
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn apply(object: &str, patch_text: &str) -> Result<Value, String> {
+    let mut value: Value =
+        serde_json::from_str(object).map_err(|e| format!("object is not JSON: {e}"))?;
+    let patch: json_patch::Patch =
+        serde_json::from_str(patch_text).map_err(|e| format!("patch is not a JSON Patch: {e}"))?;
+    json_patch::patch(&mut value, &patch).map_err(|e| format!("patch does not apply: {e}"))?;
+    Ok(value)
+}

@@ -1,0 +1,403 @@
+//! The only user of wasmtime. Owns the engine (pooling allocator, epoch ticker), compiles
+//! policy components once (with an on-disk cache of compiled artifacts), and runs each
+//! evaluation in a fresh instance from a pre-linked `PolicyPre`.
+//!
+//! Invariants:
+//! - no state survives between evaluations: every call gets a new `Store` and instance;
+//! - a guest gets WASI with no capabilities: no preopened directories, no environment, no
+//!   arguments, no sockets or name lookups; its stdout and stderr are captured, capped, and
+//!   logged;
+//! - every call has a deadline (epoch interruption, 1 ms ticks) and a memory cap, and every
+//!   failure comes back as a typed [`PolicyError`], never a panic of the host.
+
+mod cache;
+mod error;
+mod output;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::abi::{Decision, Metadata, PolicyPre, Request, SettingsError};
+pub use error::{LoadError, PolicyError};
+use output::CappedPipe;
+
+/// The largest memory cap a policy may be given.
+pub const MAX_MEMORY_LIMIT: usize = 1 << 30;
+/// Bytes of a guest's stdout and stderr kept per evaluation; the rest is dropped.
+const OUTPUT_CAP: usize = 16 * 1024;
+/// The most a decision may weigh (messages, reasons, warnings, patch, annotations).
+pub const MAX_DECISION_SIZE: usize = 1 << 20;
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Per-policy bounds for one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How the runtime is built.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled artifacts are cached; `None` compiles at every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances that may exist at once; evaluations beyond it wait for a slot.
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            cache_dir: default_cache_dir(),
+            max_concurrent_instances: 64,
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/portcullis` or `~/.cache/portcullis`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("portcullis"))
+}
+
+/// The wasm engine shared by every policy.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Host>,
+    cache: Option<cache::ArtifactCache>,
+    slots: Arc<Slots>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(options: &RuntimeOptions) -> Result<Self, LoadError> {
+        let instances = options.max_concurrent_instances.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust policy component holds a handful of core instances (its module plus the
+        // canonical-ABI shims) and one memory; leave generous room per component.
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 16)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .max_memory_size(MAX_MEMORY_LIMIT)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(2)
+            .max_tables_per_component(8)
+            .max_unused_warm_slots(instances.min(16));
+
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+
+        let cache = options
+            .cache_dir
+            .clone()
+            .map(|dir| cache::ArtifactCache::new(dir, &engine));
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            slots: Arc::new(Slots::new(instances as usize)),
+            _ticker: ticker,
+        })
+    }
+
+    /// Compiles (or loads from the cache) a policy component, links it, and reads its
+    /// metadata. `name` is the configured policy name, used in errors.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<PolicyModule, LoadError> {
+        let component = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, wasm),
+            None => Component::from_binary(&self.engine, wasm),
+        }
+        .map_err(|e| LoadError::Compile {
+            policy: name.to_string(),
+            reason: format!("{e:#}"),
+        })?;
+
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Link {
+                    policy: name.to_string(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = PolicyPre::new(instance_pre).map_err(|e| LoadError::WrongExports {
+            policy: name.to_string(),
+            reason: format!("{e:#}"),
+        })?;
+        let mut module = PolicyModule {
+            name: name.to_string(),
+            engine: self.engine.clone(),
+            pre,
+            slots: self.slots.clone(),
+            metadata: None,
+        };
+        let metadata = module
+            .call(Limits::default(), |policy, store| {
+                policy.call_metadata(store)
+            })
+            .map_err(|error| LoadError::Metadata {
+                policy: name.to_string(),
+                error,
+            })?;
+        module.metadata = Some(metadata);
+        Ok(module)
+    }
+}
+
+/// A compiled, linked policy component, ready to instantiate.
+#[derive(Clone)]
+pub struct PolicyModule {
+    name: String,
+    engine: Engine,
+    pre: PolicyPre<Host>,
+    slots: Arc<Slots>,
+    metadata: Option<Metadata>,
+}
+
+impl PolicyModule {
+    /// What the policy says of itself.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata.as_ref().expect("metadata is read at load")
+    }
+
+    /// Asks the policy whether `settings` (JSON text) are acceptable.
+    pub fn validate_settings(
+        &self,
+        settings: &str,
+        limits: Limits,
+    ) -> Result<Result<(), SettingsError>, PolicyError> {
+        self.call(limits, |policy, store| {
+            policy.call_validate_settings(store, settings)
+        })
+    }
+
+    /// Decides one request in a fresh instance.
+    pub fn validate(
+        &self,
+        request: &Request,
+        settings: &str,
+        limits: Limits,
+    ) -> Result<Decision, PolicyError> {
+        let decision = self
+            .call(limits, |policy, store| {
+                policy.call_validate(store, request, settings)
+            })?
+            .map_err(PolicyError::Undecided)?;
+        self.check_output(&decision)?;
+        Ok(decision)
+    }
+
+    fn check_output(&self, decision: &Decision) -> Result<(), PolicyError> {
+        let size = decision.output_size();
+        if size > MAX_DECISION_SIZE {
+            return Err(PolicyError::BadOutput(format!(
+                "decision is {size} bytes, more than the {MAX_DECISION_SIZE} byte limit"
+            )));
+        }
+        if let Some(patch) = &decision.patch {
+            if !self.metadata().mutating {
+                return Err(PolicyError::BadOutput(
+                    "returned a patch but its metadata says it does not mutate".into(),
+                ));
+            }
+            if let Err(e) = serde_json::from_str::<json_patch::Patch>(patch) {
+                return Err(PolicyError::BadOutput(format!(
+                    "patch is not an RFC 6902 JSON Patch: {e}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a fresh instance with `limits`, turning every failure into a
+    /// [`PolicyError`].
+    fn call<R>(
+        &self,
+        limits: Limits,
+        f: impl FnOnce(&crate::abi::Policy, &mut Store<Host>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        let _slot = self.slots.acquire();
+        let stdout = CappedPipe::new(OUTPUT_CAP);
+        let stderr = CappedPipe::new(OUTPUT_CAP);
+        let host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|host| &mut host.limiter);
+        // One extra tick: the ticker may advance right after the deadline is set.
+        let ticks = (limits.timeout.as_millis() as u64).max(1) + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| error::classify(e, &store, limits, true))
+            .and_then(|policy| {
+                f(&policy, &mut store).map_err(|e| error::classify(e, &store, limits, false))
+            });
+        stdout.log(&self.name, "stdout");
+        stderr.log(&self.name, "stderr");
+        result
+    }
+}
+
+/// Per-store state: the guest's WASI context and its memory limiter.
+pub(crate) struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl Host {
+    fn new(memory_bytes: usize, stdout: CappedPipe, stderr: CappedPipe) -> Self {
+        // The builder starts with nothing: no preopens, no environment, no arguments, and a
+        // socket check that denies every address.
+        let wasi = WasiCtx::builder().stdout(stdout).stderr(stderr).build();
+        Host {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: memory_bytes,
+                exceeded: false,
+            },
+        }
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth past the cap and remembers that it did, so the resulting trap is
+/// reported as memory exhaustion rather than a generic trap.
+struct MemoryLimiter {
+    max_bytes: usize,
+    exceeded: bool,
+}
+
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Bounds live instances to the pool's size, so a burst waits instead of failing to
+/// instantiate.
+struct Slots {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Slots {
+            free: Mutex::new(n),
+            released: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.released.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.released.notify_one();
+    }
+}
+
+/// Advances the engine's epoch every millisecond; deadlines are counted in these ticks.
+/// Stops and joins its thread on drop.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("portcullis-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

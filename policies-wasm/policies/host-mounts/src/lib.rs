@@ -1,0 +1,321 @@
+//! `host-mounts`: host paths given to containers — Kubernetes `hostPath` volumes, Docker binds
+//! and bind mounts — must lie under an allowed prefix, may be required to be read-only, and
+//! never expose a sensitive host path (`/`, the Docker socket, `/etc`, `/proc`, ...) unless
+//! that path is listed explicitly.
+//!
+//! Defaults follow each door's standard: on Kubernetes no hostPath at all (Pod Security
+//! Standards baseline); on Docker any bind except the sensitive paths (CIS 5.6 and 5.32), so
+//! `docker run -v "$PWD":/app` keeps working.
+//!
+//! Paths are compared after normalization (`.`, `..`, `//` resolved by the host). A path is
+//! sensitive if it is, lies under, or contains a sensitive path: binding `/var` exposes
+//! `/var/run/docker.sock` as surely as binding the socket itself.
+
+use portcullis_sdk::prelude::*;
+
+pub const SENSITIVE: &[&str] = &[
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/run",
+    "/var/run",
+    "/usr",
+    "/lib",
+    "/var/lib/docker",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+];
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    pub kubernetes: DoorSettings,
+    pub docker: DoorSettings,
+    /// Paths never exposed unless listed in `allowedPaths` (replaces the default list).
+    pub sensitive_paths: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            kubernetes: DoorSettings::default(),
+            docker: DoorSettings::default(),
+            sensitive_paths: SENSITIVE.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DoorSettings {
+    /// Host paths that may be mounted, with what lies below them.
+    pub allowed_paths: Vec<AllowedPath>,
+    /// Allow any path that is not sensitive. Default: false on Kubernetes, true on Docker.
+    pub allow_any_path: Option<bool>,
+    /// Every host path must be mounted read-only.
+    pub require_read_only: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedPath {
+    pub path_prefix: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+pub struct HostMounts;
+
+/// The same lexical normalization the host applies to request paths.
+fn normalize(raw: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        "/".into()
+    } else {
+        format!("/{}", parts.join("/"))
+    }
+}
+
+/// `path` is `base` or below it, on a segment boundary.
+fn within(path: &str, base: &str) -> bool {
+    base == "/"
+        || path == base
+        || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'))
+}
+
+/// The sensitive path `path` exposes, if any.
+fn exposed_sensitive<'a>(path: &str, sensitive: &'a [String]) -> Option<&'a str> {
+    sensitive.iter().map(String::as_str).find(|s| {
+        if *s == "/" {
+            path == "/"
+        } else {
+            within(path, s) || within(s, path)
+        }
+    })
+}
+
+impl Policy for HostMounts {
+    type Settings = Settings;
+    const NAME: &'static str = "host-mounts";
+
+    fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
+        for (door, s) in [
+            ("kubernetes", &settings.kubernetes),
+            ("docker", &settings.docker),
+        ] {
+            for (i, p) in s.allowed_paths.iter().enumerate() {
+                if !p.path_prefix.starts_with('/') {
+                    return Err(SettingsError {
+                        field: format!("{door}.allowedPaths[{i}].pathPrefix"),
+                        message: format!("{:?} is not an absolute path", p.path_prefix),
+                    });
+                }
+            }
+        }
+        for (i, s) in settings.sensitive_paths.iter().enumerate() {
+            if !s.starts_with('/') {
+                return Err(SettingsError {
+                    field: format!("sensitivePaths[{i}]"),
+                    message: format!("{s:?} is not an absolute path"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(request: &Request, settings: &Settings) -> Decision {
+        let Some(workload) = &request.workload else {
+            return Decision::allow();
+        };
+        let (door, allow_any) = match request.source {
+            Source::Kubernetes => (
+                &settings.kubernetes,
+                settings.kubernetes.allow_any_path.unwrap_or(false),
+            ),
+            Source::Docker => (
+                &settings.docker,
+                settings.docker.allow_any_path.unwrap_or(true),
+            ),
+        };
+        let sensitive: Vec<String> = settings
+            .sensitive_paths
+            .iter()
+            .map(|s| normalize(s))
+            .collect();
+        let allowed: Vec<(String, bool)> = door
+            .allowed_paths
+            .iter()
+            .map(|p| (normalize(&p.path_prefix), p.read_only))
+            .collect();
+
+        let mut findings = Findings::default();
+        for volume in &workload.volumes {
+            let Some(host_path) = &volume.host_path else {
+                continue;
+            };
+            let path = host_path.normalized.as_str();
+            let field = portcullis_sdk::pointer_to_path(&volume.pointer);
+            let shown = describe(request, volume, path);
+            let covering: Vec<&(String, bool)> =
+                allowed.iter().filter(|(p, _)| within(path, p)).collect();
+
+            if !allow_any && covering.is_empty() {
+                let message = if allowed.is_empty() {
+                    format!("{shown}: host paths are not allowed")
+                } else {
+                    let list: Vec<&str> = allowed.iter().map(|(p, _)| p.as_str()).collect();
+                    format!("{shown}: not under an allowed path ({})", list.join(", "))
+                };
+                findings.deny(field, message);
+                continue;
+            }
+
+            let socket = path.rsplit('/').next() == Some("docker.sock");
+            let exposed = exposed_sensitive(path, &sensitive).or(socket.then_some(path));
+            if let Some(s) = exposed {
+                let explicit = covering
+                    .iter()
+                    .any(|(p, _)| p == path || (s != "/" && within(p, s)));
+                if !explicit {
+                    let how = if path == s {
+                        "is a sensitive host path".to_string()
+                    } else if within(path, s) {
+                        format!("lies inside the sensitive host path {s}")
+                    } else {
+                        format!("contains the sensitive host path {s}")
+                    };
+                    findings.deny(
+                        field,
+                        format!("{shown}: {how}; list it in allowedPaths to allow it"),
+                    );
+                    continue;
+                }
+            }
+
+            let require_ro = door.require_read_only || covering.iter().any(|(_, ro)| *ro);
+            if require_ro && !volume.read_only {
+                findings.deny(field, format!("{shown}: must be mounted read-only"));
+            }
+        }
+        findings.into_decision()
+    }
+}
+
+fn describe(request: &Request, volume: &Volume, path: &str) -> String {
+    match request.source {
+        Source::Kubernetes => format!("hostPath volume {:?} ({path})", volume.name),
+        Source::Docker => format!("bind mount of {path}"),
+    }
+}
+
+portcullis_sdk::policy!(HostMounts);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_sdk::testing::*;
+
+    fn with_path(mut req: Request, path: &str, read_only: bool) -> Request {
+        let mut v = host_path_volume("host", path, read_only);
+        v.host_path.as_mut().unwrap().normalized = normalize(path);
+        req.workload.as_mut().unwrap().volumes.push(v);
+        req
+    }
+
+    fn k8s(path: &str, settings: &str) -> Decision {
+        run::<HostMounts>(
+            &with_path(pod(vec![container("a", "x")]), path, false),
+            settings,
+        )
+        .unwrap()
+    }
+
+    fn docker(path: &str, read_only: bool, settings: &str) -> Decision {
+        run::<HostMounts>(
+            &with_path(docker_create(container("", "x")), path, read_only),
+            settings,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn kubernetes_denies_every_host_path_by_default() {
+        let d = k8s("/a", "{}");
+        assert!(!d.allowed);
+        assert_eq!(
+            d.reasons[0].message,
+            r#"hostPath volume "host" (/a): host paths are not allowed"#
+        );
+        assert_eq!(d.reasons[0].field, "spec.volumes[0]");
+    }
+
+    #[test]
+    fn docker_allows_ordinary_binds_but_not_sensitive_ones() {
+        assert!(docker("/home/user/app", false, "{}").allowed);
+        assert!(docker("/srv/data", false, "{}").allowed);
+        for path in [
+            "/",
+            "/etc",
+            "/etc/ssl",
+            "/var/run/docker.sock",
+            "/run/docker.sock",
+            "/var",
+            "/var/lib",
+            "/proc/1",
+            "/home/u/.docker/run/docker.sock",
+        ] {
+            assert!(!docker(path, true, "{}").allowed, "{path}");
+        }
+        assert!(docker("/etcetera", false, "{}").allowed);
+    }
+
+    #[test]
+    fn explicit_listing_allows_a_sensitive_path() {
+        let s = r#"{"docker":{"allowedPaths":[{"pathPrefix":"/etc/ssl","readOnly":true}]}}"#;
+        assert!(docker("/etc/ssl/certs", true, s).allowed);
+        let d = docker("/etc/ssl/certs", false, s);
+        assert_eq!(
+            d.reasons[0].message,
+            "bind mount of /etc/ssl/certs: must be mounted read-only"
+        );
+        assert!(!docker("/etc/passwd", true, s).allowed);
+        // Listing / is not listing everything below it.
+        assert!(
+            !docker(
+                "/etc",
+                true,
+                r#"{"docker":{"allowedPaths":[{"pathPrefix":"/"}]}}"#
+            )
+            .allowed
+        );
+    }
+
+    #[test]
+    fn kubernetes_allowed_prefixes() {
+        let s = r#"{"kubernetes":{"allowedPaths":[{"pathPrefix":"/data"}]}}"#;
+        assert!(k8s("/data/x", s).allowed);
+        assert!(!k8s("/database", s).allowed);
+        assert!(!k8s("/data/../etc", s).allowed);
+    }
+
+    #[test]
+    fn settings_paths_must_be_absolute() {
+        let err =
+            check_settings::<HostMounts>(r#"{"docker":{"allowedPaths":[{"pathPrefix":"data"}]}}"#)
+                .unwrap_err();
+        assert_eq!(err.field, "docker.allowedPaths[0].pathPrefix");
+    }
+}

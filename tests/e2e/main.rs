@@ -1,0 +1,14 @@
+//! End-to-end tests of the `portcullis` engine: the real binary, the real wasm policies built
+//! from source, and the shared conformance corpora (`../shared/conformance/`).
+//!
+//! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
+//!   decided by the default policy set exactly as upstream decides them.
+//! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
+//! - `eval`: the `portcullis eval` command as a user runs it.
+//! - `mutation`: mutating policies and the patches they produce.
+
+mod conformance;
+mod eval;
+mod hostile;
+mod mutation;
+mod support;

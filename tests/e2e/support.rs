@@ -1,0 +1,84 @@
+//! Shared helpers: paths, the binary, policy sets built from config text.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use portcullis::config::Config;
+use portcullis::policy_set::PolicySet;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A folder of the shared, read-only corpora beside the repository; fails with what is missing.
+pub fn shared(relative: &str) -> PathBuf {
+    let path = workspace().join("../shared").join(relative);
+    assert!(
+        path.exists(),
+        "missing {}: these tests need the shared conformance corpus checked out beside the \
+         repository as ../shared",
+        path.display()
+    );
+    path
+}
+
+/// Compiled fixture policies (built by engine/build.rs).
+pub fn fixture_wasm(name: &str) -> PathBuf {
+    Path::new(env!("PORTCULLIS_WASM_DIR")).join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// A compile cache shared by every test in this run, so each module compiles once.
+pub fn cache_dir() -> PathBuf {
+    workspace().join("target").join("e2e-cache")
+}
+
+/// Loads a policy set from YAML, with the shared cache and a small instance pool.
+pub fn policy_set(yaml: &str) -> Result<PolicySet, String> {
+    let config = config(yaml)?;
+    PolicySet::load(&config).map_err(|e| e.to_string())
+}
+
+pub fn config(yaml: &str) -> Result<Config, String> {
+    let mut config = Config::parse(yaml, "test.yaml", workspace()).map_err(|e| e.to_string())?;
+    config.runtime.cache_dir = Some(cache_dir());
+    config.runtime.max_concurrent_instances.get_or_insert(8);
+    Ok(config)
+}
+
+/// The default policy set, loaded once per test binary.
+pub fn default_set() -> Arc<PolicySet> {
+    static SET: std::sync::OnceLock<Arc<PolicySet>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let mut config = Config::default_config();
+        config.runtime.cache_dir = Some(cache_dir());
+        Arc::new(PolicySet::load(&config).expect("default config loads"))
+    })
+    .clone()
+}
+
+/// Runs the real binary with `args`.
+pub fn portcullis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            workspace().join("target").join("e2e-cache-cli"),
+        )
+        .current_dir(workspace())
+        .output()
+        .expect("run portcullis")
+}
+
+pub fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stdout: {} stderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
