@@ -17,4 +17,5 @@ pub mod eval;
 pub mod kubernetes;
 pub mod policy_set;
 pub mod runtime;
+pub mod testing;
 pub mod workload;

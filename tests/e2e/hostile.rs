@@ -11,11 +11,14 @@ use crate::support::{fixture_wasm, policy_set};
 
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.25"}]}}"#;
 
-/// A set with one hostile policy behaving as asked, beside the real privileged policy.
+/// A set with one hostile policy behaving as asked, beside the real privileged policy. Only
+/// the endless loop gets a short deadline; the others get a long one, so that a loaded
+/// machine cannot turn their intended failure into a timeout.
 fn hostile_set(behave: &str, extra: &str) -> PolicySet {
     let wasm = fixture_wasm("portcullis-fixture-hostile");
+    let timeout_ms = if behave == "endless-loop" { 50 } else { 10_000 };
     policy_set(&format!(
-        "policies:\n  - name: hostile\n    module: {}\n    timeoutMs: 50\n    memoryLimitMiB: 32\n{extra}    settings:\n      behave: {behave}\n  - name: privileged\n    module: builtin:privileged\n",
+        "policies:\n  - name: hostile\n    module: {}\n    timeoutMs: {timeout_ms}\n    memoryLimitMiB: 32\n{extra}    settings:\n      behave: {behave}\n  - name: privileged\n    module: builtin:privileged\n",
         wasm.display()
     ))
     .unwrap()
@@ -87,6 +90,13 @@ fn each_attack_is_denied_with_a_clear_message() {
 #[test]
 fn chatty_policies_are_capped_not_failed() {
     let (allowed, message, error) = decide(&hostile_set("chatty", ""));
+    assert!(allowed, "{message}");
+    assert_eq!(error, None);
+}
+
+#[test]
+fn policies_see_no_files_environment_or_network() {
+    let (allowed, message, error) = decide(&hostile_set("probe-sandbox", ""));
     assert!(allowed, "{message}");
     assert_eq!(error, None);
 }

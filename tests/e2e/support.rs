@@ -55,6 +55,10 @@ pub fn default_set() -> Arc<PolicySet> {
     SET.get_or_init(|| {
         let mut config = Config::default_config();
         config.runtime.cache_dir = Some(cache_dir());
+        // These tests are about decisions; a loaded CI machine must not turn one into a timeout.
+        for policy in &mut config.policies {
+            policy.timeout_ms = 10_000;
+        }
         Arc::new(PolicySet::load(&config).expect("default config loads"))
     })
     .clone()

@@ -99,16 +99,7 @@ pub fn parse(method: &str, uri: &str) -> Route {
         None => raw_path,
     };
     let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
+    let mut segments = crate::workload::path::segments(&decoded);
     let api_version = match segments.first() {
         Some(first) if is_version(first) => Some(segments.remove(0)[1..].to_string()),
         _ => None,

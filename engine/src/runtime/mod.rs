@@ -277,8 +277,15 @@ pub(crate) struct Host {
 impl Host {
     fn new(memory_bytes: usize, stdout: CappedPipe, stderr: CappedPipe) -> Self {
         // The builder starts with nothing: no preopens, no environment, no arguments, and a
-        // socket check that denies every address.
-        let wasi = WasiCtx::builder().stdout(stdout).stderr(stderr).build();
+        // socket check that denies every address. Sockets are switched off explicitly too, so
+        // a change of defaults upstream cannot open them.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
         Host {
             wasi,
             table: ResourceTable::new(),

@@ -5,6 +5,21 @@
 /// Normalizes an absolute path. A relative path is taken as relative to `/`: it cannot name
 /// anything safer than the absolute path of the same spelling.
 pub fn normalize(raw: &str) -> String {
+    let parts = segments(raw);
+    if parts.is_empty() {
+        return "/".to_string();
+    }
+    let mut out = String::with_capacity(raw.len() + 1);
+    for part in &parts {
+        out.push('/');
+        out.push_str(part);
+    }
+    out
+}
+
+/// The segments of a path with `.`, `..` and empty segments resolved; `..` above the root
+/// stays at the root, as the kernel and HTTP routers both treat it.
+pub fn segments(raw: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in raw.split('/') {
         match part {
@@ -15,15 +30,7 @@ pub fn normalize(raw: &str) -> String {
             other => parts.push(other),
         }
     }
-    let mut out = String::with_capacity(raw.len() + 1);
-    for part in &parts {
-        out.push('/');
-        out.push_str(part);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    parts
 }
 
 /// Whether normalized `path` is `base` or lies below it (on a segment boundary:

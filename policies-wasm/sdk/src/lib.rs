@@ -5,7 +5,7 @@
 //! with [`policy!`]. The SDK owns everything else: the ABI (`portcullis:policy@1.0.0`, generated
 //! from `policies-wasm/wit`), settings parsing with exact error paths, and the decision helpers.
 //!
-//! ```ignore
+//! ```text
 //! use portcullis_sdk::prelude::*;
 //!
 //! #[derive(Default, serde::Deserialize)]
@@ -47,6 +47,7 @@ pub mod bindings {
 
 mod decision;
 mod field;
+pub mod path;
 mod settings;
 pub mod testing;
 

@@ -1,7 +1,7 @@
 //! Native test harness for policy authors: build requests in plain Rust and run a policy
 //! through the same settings parsing the component uses, with `cargo test`.
 //!
-//! ```ignore
+//! ```text
 //! use portcullis_sdk::testing::*;
 //! let mut req = pod(vec![container("web", "nginx:1.25")]);
 //! req.workload.as_mut().unwrap().containers[0].privileged = Some(true);

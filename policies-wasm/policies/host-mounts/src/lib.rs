@@ -11,6 +11,7 @@
 //! sensitive if it is, lies under, or contains a sensitive path: binding `/var` exposes
 //! `/var/run/docker.sock` as surely as binding the socket itself.
 
+use portcullis_sdk::path::{normalize, within};
 use portcullis_sdk::prelude::*;
 
 pub const SENSITIVE: &[&str] = &[
@@ -70,41 +71,18 @@ pub struct AllowedPath {
 
 pub struct HostMounts;
 
-/// The same lexical normalization the host applies to request paths.
-fn normalize(raw: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in raw.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        "/".into()
-    } else {
-        format!("/{}", parts.join("/"))
-    }
-}
-
-/// `path` is `base` or below it, on a segment boundary.
-fn within(path: &str, base: &str) -> bool {
-    base == "/"
-        || path == base
-        || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'))
-}
-
-/// The sensitive path `path` exposes, if any.
+/// The sensitive path `path` exposes, if any: the path itself, else the closest sensitive
+/// path it lies inside, else the first sensitive path it contains.
 fn exposed_sensitive<'a>(path: &str, sensitive: &'a [String]) -> Option<&'a str> {
-    sensitive.iter().map(String::as_str).find(|s| {
-        if *s == "/" {
-            path == "/"
-        } else {
-            within(path, s) || within(s, path)
-        }
-    })
+    let sensitive = || sensitive.iter().map(String::as_str);
+    sensitive()
+        .find(|s| *s == path)
+        .or_else(|| {
+            sensitive()
+                .filter(|s| *s != "/" && within(path, s))
+                .max_by_key(|s| s.len())
+        })
+        .or_else(|| sensitive().find(|s| *s != "/" && within(s, path)))
 }
 
 impl Policy for HostMounts {

@@ -26,7 +26,7 @@ impl Policy for Privileged {
             if c.kind == ContainerKind::Exec {
                 if !settings.allow_privileged_exec {
                     let field = request.field(c, "privileged", "Privileged");
-                    findings.deny(field, "exec must not be privileged (Privileged=true)");
+                    findings.deny(field, "exec must not be privileged");
                 }
                 continue;
             }
@@ -38,9 +38,7 @@ impl Policy for Privileged {
                         c.name
                     )
                 }
-                Source::Docker => {
-                    "container must not be privileged (HostConfig.Privileged=true)".to_string()
-                }
+                Source::Docker => "container must not be privileged".to_string(),
             };
             findings.deny(field, message);
         }
