@@ -1,11 +1,14 @@
 //! The policy configuration: YAML in, a validated [`Config`] out. Unknown fields are errors,
 //! and every error names the file, line and field.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::audit::AuditConfig;
+use crate::matching::MatchRules;
 use crate::runtime::{Limits, MAX_MEMORY_LIMIT};
 
 /// The built-in default policy set; also shipped as `deploy/config/portcullis.yaml`.
@@ -36,6 +39,12 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
     /// Directory that relative module paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -51,6 +60,74 @@ pub struct RuntimeConfig {
     pub disable_cache: bool,
     /// Policy instances alive at once (default 64).
     pub max_concurrent_instances: Option<u32>,
+}
+
+/// The HTTPS listener of the Kubernetes webhook (and the Docker plugin socket).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ServerConfig {
+    pub address: SocketAddr,
+    pub tls: TlsConfig,
+    /// Larger request bodies are refused with 413.
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout_seconds: u64,
+    /// Serve the Docker authorization plugin protocol on this unix socket.
+    pub docker_socket: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8443)),
+            tls: TlsConfig::default(),
+            body_limit_bytes: 3 << 20,
+            shutdown_timeout_seconds: 25,
+            docker_socket: None,
+        }
+    }
+}
+
+/// The serving certificate: files (reloaded when they change), or a self-signed one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Names and addresses of the self-signed certificate made when no files are given.
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<IpAddr>,
+    /// Where the CA of the self-signed certificate is written, for a webhook's `caBundle`.
+    pub ca_bundle_file: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            dns_names: vec!["localhost".into()],
+            ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            ca_bundle_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct KubernetesConfig {
+    /// The engine's own namespace, left out of every policy by default (so it cannot lock
+    /// itself out). Defaults to `$POD_NAMESPACE`.
+    pub own_namespace: Option<String>,
+}
+
+impl KubernetesConfig {
+    pub fn own_namespace(&self) -> Option<String> {
+        self.own_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .filter(|n| !n.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +153,10 @@ pub struct PolicyConfig {
     /// Whether patches this policy returns are applied (default false: a patch is an error).
     #[serde(default)]
     pub allowed_to_mutate: bool,
+    /// Which requests the policy sees; by default every request of every namespace but
+    /// `kube-system` and the engine's own.
+    #[serde(default, rename = "match")]
+    pub matching: MatchRules,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -183,6 +264,16 @@ impl Config {
             if !(p.settings.is_null() || p.settings.is_object()) {
                 return Err(format!("{at}: settings must be a mapping"));
             }
+            for (j, op) in p.matching.operations.iter().enumerate() {
+                if !["CREATE", "UPDATE", "DELETE", "CONNECT", "*"].contains(&op.as_str()) {
+                    return Err(format!(
+                        "{at}: match.operations[{j}]: {op:?} is not CREATE, UPDATE, DELETE, CONNECT or *"
+                    ));
+                }
+            }
+        }
+        if self.server.tls.cert_file.is_some() != self.server.tls.key_file.is_some() {
+            return Err("server.tls: certFile and keyFile go together".into());
         }
         Ok(())
     }

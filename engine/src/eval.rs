@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::docker::{self, AuthzRequest};
-use crate::kubernetes::{self, AdmissionReview};
+use crate::kubernetes::{self, AdmissionReview, ReviewOptions};
 use crate::policy_set::PolicySet;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,16 +60,22 @@ impl Input {
     }
 }
 
-/// Decides the request and returns the response document.
+/// Decides the request as the server would (every phase, match rules applied, no cluster to
+/// ask for namespace labels) and returns the response document.
 pub fn evaluate(policies: &PolicySet, input: Input) -> Result<Value, InputError> {
+    let options = ReviewOptions::default();
     let response = match input {
-        Input::Review(review) => serde_json::to_value(kubernetes::review(policies, review)?),
+        Input::Review(review) => {
+            serde_json::to_value(kubernetes::review(policies, review, options)?.response)
+        }
         Input::Object(object) => {
             let review =
                 serde_json::to_value(AdmissionReview::for_object(object)).expect("serializable");
-            serde_json::to_value(kubernetes::review(policies, review)?)
+            serde_json::to_value(kubernetes::review(policies, review, options)?.response)
         }
-        Input::Docker(request) => serde_json::to_value(docker::authorize(policies, &request)),
+        Input::Docker(request) => {
+            serde_json::to_value(docker::authorize(policies, &request).response)
+        }
     };
     Ok(response.expect("responses serialize"))
 }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod audit;
 pub mod builtin;
 pub mod cli;
 pub mod config;
@@ -15,6 +16,8 @@ pub mod decision;
 pub mod docker;
 pub mod eval;
 pub mod kubernetes;
+pub mod matching;
+pub mod metrics;
 pub mod policy_set;
 pub mod runtime;
 pub mod testing;

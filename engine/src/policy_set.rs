@@ -15,6 +15,7 @@ use crate::abi::{Request, Source};
 use crate::builtin;
 use crate::config::{Config, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
+use crate::matching::{MatchContext, NamespaceLabels};
 use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime, RuntimeOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,43 @@ impl LoadedPolicy {
 
 /// Rebuilds a request's workload after a mutation changed its object.
 pub type Renormalize<'a> = &'a (dyn Fn(&Request, &Value) -> Request + Sync);
+
+/// Which of the set's policies a request goes to.
+#[derive(Clone, Copy)]
+pub struct Selection<'a> {
+    pub phase: Phase,
+    /// Only the policy of this name (per-policy webhook endpoints).
+    pub only: Option<&'a str>,
+    /// Each policy's `match` rules against this request; `None` selects every policy.
+    pub matching: Option<&'a Matcher<'a>>,
+}
+
+/// What a policy's `match` rules are checked against.
+pub struct Matcher<'a> {
+    pub context: &'a MatchContext,
+    pub namespaces: &'a dyn NamespaceLabels,
+    pub own_namespace: Option<&'a str>,
+}
+
+/// The admission phase: the API server calls mutating webhooks first, then validating ones
+/// on the mutated object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Policies allowed to mutate, one after another.
+    Mutate,
+    /// Every other policy, concurrently.
+    Validate,
+    /// Both, as `portcullis eval` and the Docker door decide.
+    All,
+}
+
+impl Selection<'_> {
+    pub const ALL: Selection<'static> = Selection {
+        phase: Phase::All,
+        only: None,
+        matching: None,
+    };
+}
 
 pub struct PolicySet {
     policies: Vec<LoadedPolicy>,
@@ -168,21 +206,47 @@ impl PolicySet {
         &self.policies
     }
 
-    /// Decides a request. `renormalize` rebuilds the request from a mutated object; without
-    /// it (the Docker door, which cannot change a request) patches are not applied.
+    /// Whether a policy of this name is loaded.
+    pub fn contains(&self, name: &str) -> bool {
+        self.policies.iter().any(|p| p.config.name == name)
+    }
+
+    /// Decides a request with every policy of the set.
     pub fn evaluate(&self, request: &Request, renormalize: Option<Renormalize<'_>>) -> Verdict {
-        let applicable: Vec<&LoadedPolicy> = self
-            .policies
-            .iter()
-            .filter(|p| p.applies_to(request.source))
-            .collect();
+        self.evaluate_selected(request, Selection::ALL, renormalize)
+    }
+
+    /// Decides a request with the policies `selection` picks. `renormalize` rebuilds the
+    /// request from a mutated object; without it (the Docker door, which cannot change a
+    /// request) patches are not applied.
+    pub fn evaluate_selected(
+        &self,
+        request: &Request,
+        selection: Selection<'_>,
+        renormalize: Option<Renormalize<'_>>,
+    ) -> Verdict {
+        let applicable = self.policies.iter().filter(|p| {
+            p.applies_to(request.source)
+                && selection.only.is_none_or(|name| p.config.name == name)
+                && match selection.phase {
+                    Phase::All => true,
+                    Phase::Mutate => p.mutates(),
+                    Phase::Validate => !p.mutates(),
+                }
+                && selection.matching.is_none_or(|m| {
+                    p.config
+                        .matching
+                        .selects(m.context, m.namespaces, m.own_namespace)
+                })
+        });
         let (mutators, validators): (Vec<&LoadedPolicy>, Vec<&LoadedPolicy>) = match renormalize {
-            Some(_) => applicable.into_iter().partition(|p| p.mutates()),
-            None => (Vec::new(), applicable),
+            Some(_) => applicable.partition(|p| p.mutates()),
+            None => (Vec::new(), applicable.collect()),
         };
 
         let mut results = Vec::with_capacity(self.policies.len());
-        let mut current = request.clone();
+        // The request is copied only when a mutation changes it.
+        let mut current = std::borrow::Cow::Borrowed(request);
         let mut mutated: Option<Value> = None;
         for policy in mutators {
             let mut result = policy.run(&current);
@@ -191,7 +255,7 @@ impl PolicySet {
             {
                 match apply(&current.object, &patch_text) {
                     Ok(object) => {
-                        current = renormalize(&current, &object);
+                        current = std::borrow::Cow::Owned(renormalize(&current, &object));
                         mutated = Some(object);
                     }
                     Err(e) => result.outcome = Err(PolicyError::BadOutput(e)),
@@ -200,7 +264,7 @@ impl PolicySet {
             results.push(result);
         }
 
-        let current = &current;
+        let current: &Request = &current;
         let mut concurrent: Vec<PolicyResult> = if validators.len() > 1 {
             validators.par_iter().map(|p| p.run(current)).collect()
         } else {

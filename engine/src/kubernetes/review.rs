@@ -219,8 +219,8 @@ fn plural(kind: &str) -> String {
 impl AdmissionRequest {
     /// The policy envelope for this request: identity, the raw object, and its workload.
     pub fn to_request(&self) -> Request {
-        let object = self.object.clone().unwrap_or(Value::Null);
-        let workload = super::workload::normalize(&self.kind.kind, &object);
+        let object = self.object.as_ref().unwrap_or(&Value::Null);
+        let workload = super::workload::normalize(&self.kind.kind, object);
         let kind = if self.kind.group.is_empty() {
             format!("{}/{}", self.kind.version, self.kind.kind)
         } else {

@@ -35,6 +35,8 @@ const OUTPUT_CAP: usize = 16 * 1024;
 /// The most a decision may weigh (messages, reasons, warnings, patch, annotations).
 pub const MAX_DECISION_SIZE: usize = 1 << 20;
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Bytes of each linear memory and table kept resident between instances.
+const KEEP_RESIDENT: usize = 8 << 20;
 
 /// Per-policy bounds for one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,18 @@ impl Runtime {
             .max_memories_per_component(2)
             .max_tables_per_component(8)
             .max_unused_warm_slots(instances.min(16));
+        // Resetting a memory for its next instance is the largest cost of a short call: by
+        // default the pages are dropped (madvise, TLB shootdowns) and fault back in. Where the
+        // kernel can tell which pages were touched (PAGEMAP_SCAN, Linux 6.7), only those are
+        // cleared in place and stay resident: one evaluation went from 43 µs to 21 µs.
+        // Without it, keeping pages resident would mean clearing all of them every time.
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT);
+        }
+        // Batch the page drops that remain, so one TLB shootdown serves several instances.
+        pool.decommit_batch_size(16);
 
         let mut config = Config::new();
         config
