@@ -52,8 +52,44 @@ pub enum Command {
     /// configuration cannot be read.
     #[command(verbatim_doc_comment)]
     Eval(EvalArgs),
+    /// Serve the Kubernetes admission webhook over HTTPS, and the Docker authorization
+    /// plugin on a unix socket when one is given.
+    ///
+    /// Without a certificate, a CA and a serving certificate for localhost/127.0.0.1 (or the
+    /// config's server.tls.dnsNames and ipAddresses) are made at start-up and the CA is
+    /// written to server.tls.caBundleFile (default ~/.cache/portcullis/ca.pem): use it as the
+    /// caBundle of a ValidatingWebhookConfiguration / MutatingWebhookConfiguration whose
+    /// clientConfig.url is https://HOST:8443/validate (or /mutate).
+    ///
+    /// Endpoints: POST /validate, /mutate, /validate/POLICY, /mutate/POLICY; GET /healthz,
+    /// /readyz, /metrics. SIGHUP (or a change of the config file) reloads the policies;
+    /// SIGTERM finishes requests in flight and flushes the audit log.
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration (YAML); without it, the built-in default policy set.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTPS listener (overrides server.address; default 0.0.0.0:8443).
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<std::net::SocketAddr>,
+    /// PEM certificate chain (with --tls-key); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also serve the Docker authorization plugin on this unix socket.
+    #[arg(long, value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
+    /// Write audit records to this file (rotated by size) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub audit_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +120,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(args) => eval_command(args),
+        Command::Serve(args) => serve_command(args),
     }
+}
+
+fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config(),
+    };
+    if let Some(address) = args.address {
+        config.server.address = address;
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.server.tls.cert_file = Some(cert);
+        config.server.tls.key_file = Some(key);
+    }
+    if args.docker_socket.is_some() {
+        config.server.docker_socket = args.docker_socket;
+    }
+    if args.audit_file.is_some() {
+        config.audit.file = args.audit_file;
+        config.audit.stdout = false;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let options = crate::server::ServeOptions {
+        config_path: args.config,
+        bound: None,
+    };
+    runtime.block_on(crate::server::serve(config, options))?;
+    Ok(())
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<()> {

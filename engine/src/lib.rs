@@ -20,5 +20,6 @@ pub mod matching;
 pub mod metrics;
 pub mod policy_set;
 pub mod runtime;
+pub mod server;
 pub mod testing;
 pub mod workload;

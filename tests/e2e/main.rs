@@ -6,9 +6,14 @@
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
+//! - `server`, `server_lifecycle`: `portcullis serve` over HTTPS with a real TLS client:
+//!   decisions, bad input, certificate rotation, reloads, shutdown and the audit log.
 
 mod conformance;
 mod eval;
 mod hostile;
 mod mutation;
+mod server;
+mod server_harness;
+mod server_lifecycle;
 mod support;

@@ -86,3 +86,6 @@ pub fn stdout_json(output: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The built-in default policies, as config text.
+pub const DEFAULT_POLICIES: &str = portcullis::config::DEFAULT_CONFIG;

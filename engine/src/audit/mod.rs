@@ -3,7 +3,7 @@
 //! dropped: when the queue is full the request waits (and the wait is counted), and on
 //! shutdown the queue is drained, flushed and fsynced.
 
-mod record;
+pub mod record;
 mod writer;
 
 pub use record::{AuditRecord, PolicyRecord};

@@ -1,0 +1,189 @@
+//! The Docker authorization plugin endpoints, served on a unix socket as dockerd's plugin
+//! client expects them: `POST /Plugin.Activate`, `/AuthZPlugin.AuthZReq`,
+//! `/AuthZPlugin.AuthZRes`, with `application/vnd.docker.plugins.v1+json` answers.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+
+use super::state::{AppState, InFlight};
+use crate::audit::{AuditRecord, record::timestamp};
+use crate::decision::Verdict;
+use crate::docker::route::{self, Operation};
+use crate::docker::{self, AuthzRequest, AuthzResponse};
+
+const PLUGIN_JSON: &str = "application/vnd.docker.plugins.v1+json";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.body_limit.max(8 << 20);
+    Router::new()
+        .route("/Plugin.Activate", post(activate))
+        .route("/AuthZPlugin.AuthZReq", post(authz_request))
+        .route("/AuthZPlugin.AuthZRes", post(authz_response))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn plugin_json(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, PLUGIN_JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn activate() -> Response {
+    plugin_json(StatusCode::OK, json!({"Implements": ["authz"]}))
+}
+
+/// An unreadable plugin call: dockerd shows `Err` to the client and fails the request.
+fn plugin_error(message: String) -> Response {
+    tracing::info!("refused authz call: {message}");
+    plugin_json(
+        StatusCode::BAD_REQUEST,
+        json!({"Allow": false, "Msg": "", "Err": message}),
+    )
+}
+
+async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    const ENDPOINT: &str = "authz-request";
+    let started = Instant::now();
+    let _in_flight = InFlight::start(&state.metrics);
+    let authz: AuthzRequest = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            state.metrics.count(ENDPOINT, "invalid");
+            return plugin_error(format!("not an authorization request: {e}"));
+        }
+    };
+
+    // The plugin itself may not be switched off through the API it guards.
+    let route = route::parse(&authz.request_method, &authz.request_uri);
+    let own = match &route.operation {
+        Operation::PluginDisable { name } | Operation::PluginRemove { name } => {
+            is_this_plugin(name, &state.docker_plugin_name)
+        }
+        _ => false,
+    };
+
+    let policies = state.policies.load_full();
+    let plugin_name = state.docker_plugin_name.clone();
+    let authorized = match state
+        .on_pool(move || {
+            if own {
+                let verdict = Verdict::deny(format!(
+                    "denied by portcullis: the authorization plugin {plugin_name:?} cannot be disabled or removed through the Docker API"
+                ));
+                let request = crate::docker::normalize::normalize(&authz).ok();
+                docker::Authorized { response: AuthzResponse::from_verdict(&verdict), request, verdict }
+            } else {
+                docker::authorize(&policies, &authz)
+            }
+        })
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return plugin_json(StatusCode::INTERNAL_SERVER_ERROR, json!({"Err": e.to_string()})),
+    };
+
+    state.metrics.observe(ENDPOINT, &authorized.verdict);
+    let record = match &authorized.request {
+        Some(request) => {
+            AuditRecord::new(request, ENDPOINT, &authorized.verdict, started.elapsed())
+        }
+        None => unreadable_record(ENDPOINT, &route, &authorized.verdict, started),
+    };
+    state.audit.record(record).await;
+    plugin_json(
+        StatusCode::OK,
+        serde_json::to_value(&authorized.response).expect("serializable"),
+    )
+}
+
+/// `AuthZRes` comes after the daemon has acted; it is allowed and recorded.
+async fn authz_response(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    const ENDPOINT: &str = "authz-response";
+    let started = Instant::now();
+    let authz: AuthzRequest = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return plugin_error(format!("not an authorization response call: {e}")),
+    };
+    let route = route::parse(&authz.request_method, &authz.request_uri);
+    let verdict = Verdict {
+        allowed: true,
+        ..Verdict::deny("")
+    };
+    let mut record = unreadable_record(ENDPOINT, &route, &verdict, started);
+    record.user = authz.user.clone();
+    record.response_status = authz.response_status_code;
+    state.metrics.count(ENDPOINT, "allowed");
+    state.audit.record(record).await;
+    plugin_json(StatusCode::OK, json!({"Allow": true, "Msg": "", "Err": ""}))
+}
+
+/// `portcullis`, `portcullis:latest`, `library/portcullis:1.0` all name a plugin `portcullis`.
+fn is_this_plugin(name: &str, ours: &str) -> bool {
+    let without_tag = name
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or(name, |(n, _)| n);
+    let last = without_tag.rsplit('/').next().unwrap_or(without_tag);
+    last.eq_ignore_ascii_case(ours) || without_tag.eq_ignore_ascii_case(ours)
+}
+
+/// A record for a call whose body could not be turned into a request.
+fn unreadable_record(
+    endpoint: &str,
+    route: &route::Route,
+    verdict: &Verdict,
+    started: Instant,
+) -> AuditRecord {
+    AuditRecord {
+        timestamp: timestamp(SystemTime::now()),
+        uid: String::new(),
+        source: "docker",
+        user: String::new(),
+        groups: Vec::new(),
+        operation: route.operation.name().to_string(),
+        kind: route.operation.name().to_string(),
+        namespace: None,
+        name: None,
+        dry_run: false,
+        endpoint: endpoint.into(),
+        allowed: verdict.allowed,
+        message: verdict.message.clone(),
+        policies: Vec::new(),
+        patch_operations: 0,
+        latency_us: crate::audit::record::micros(started.elapsed()),
+        method: Some(route.method.clone()),
+        path: Some(route.path.clone()),
+        response_status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_this_plugin;
+
+    #[test]
+    fn plugin_names() {
+        for name in [
+            "portcullis",
+            "portcullis:latest",
+            "library/portcullis:1.0",
+            "Portcullis",
+        ] {
+            assert!(is_this_plugin(name, "portcullis"), "{name}");
+        }
+        assert!(!is_this_plugin("portcullis-other", "portcullis"));
+        assert!(!is_this_plugin("vieux/sshfs:latest", "portcullis"));
+    }
+}

@@ -1,0 +1,396 @@
+//! `portcullis serve`: the Kubernetes webhook over HTTPS and, optionally, the Docker
+//! authorization plugin on a unix socket, in one process with one policy set, one audit log
+//! and one set of metrics.
+//!
+//! Lifecycle: the config is loaded and every policy compiled before any port is bound (a bad
+//! config exits without serving). SIGHUP or a change of the config file builds a new policy
+//! set in the background and swaps it in; a set that fails to load is reported and the old one
+//! stays. SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish within
+//! `server.shutdownTimeoutSeconds`, then drains, flushes and fsyncs the audit log.
+
+mod docker;
+pub mod state;
+pub mod tls;
+mod webhook;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::matching::NoCluster;
+use crate::metrics::{Metrics, ResultLabels};
+use crate::policy_set::PolicySet;
+use crate::runtime::{Runtime, RuntimeOptions};
+use state::AppState;
+
+/// How often certificate and config files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What `serve` needs besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config_path: Option<PathBuf>,
+    /// Told the bound address once the listener is up (tests bind port 0).
+    pub bound: Option<tokio::sync::mpsc::UnboundedSender<SocketAddr>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Policies(#[from] crate::policy_set::SetError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::LoadError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the audit log: {0}")]
+    Audit(std::io::Error),
+}
+
+fn runtime_options(config: &Config) -> RuntimeOptions {
+    let mut options = RuntimeOptions::default();
+    if config.runtime.disable_cache {
+        options.cache_dir = None;
+    } else if let Some(dir) = &config.runtime.cache_dir {
+        options.cache_dir = Some(dir.clone());
+    }
+    if let Some(n) = config.runtime.max_concurrent_instances {
+        options.max_concurrent_instances = n;
+    }
+    options
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
+    let runtime = Arc::new(Runtime::new(&runtime_options(&config))?);
+    let policies = {
+        let runtime = runtime.clone();
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || PolicySet::load_with(runtime, &config))
+            .await
+            .expect("loading policies panicked")?
+    };
+    tracing::info!(
+        policies = ?policies.policies().iter().map(|p| p.config.name.as_str()).collect::<Vec<_>>(),
+        "policies loaded"
+    );
+
+    let cert = match (&config.server.tls.cert_file, &config.server.tls.key_file) {
+        (Some(cert_path), Some(key_path)) => {
+            let cert = tls::ReloadingCert::new(tls::load_files(cert_path, key_path)?);
+            tokio::spawn(tls::watch_files(
+                cert.clone(),
+                cert_path.clone(),
+                key_path.clone(),
+                WATCH_INTERVAL,
+            ));
+            cert
+        }
+        _ => {
+            let (key, ca_pem) = tls::self_signed(&config.server.tls)?;
+            let ca_path = config
+                .server
+                .tls
+                .ca_bundle_file
+                .clone()
+                .unwrap_or_else(default_ca_path);
+            tls::write_ca_bundle(&ca_path, &ca_pem)?;
+            tracing::info!(
+                ca_bundle = %ca_path.display(),
+                names = ?config.server.tls.dns_names,
+                ips = ?config.server.tls.ip_addresses,
+                "serving with a self-signed certificate; point a webhook configuration at it with caBundle: $(base64 -w0 {})",
+                ca_path.display()
+            );
+            tls::ReloadingCert::new(key)
+        }
+    };
+
+    let metrics = Metrics::new();
+    let (audit_log, audit) =
+        AuditLog::start(&config.audit, metrics.clone()).map_err(ServeError::Audit)?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("portcullis-policy-{i}"))
+        .panic_handler(|_| tracing::error!("a policy evaluation panicked; its request gets a 500"))
+        .build()
+        .expect("starting the policy pool");
+    let note = "no cluster reachable: policies with a namespaceSelector cannot match".to_string();
+    tracing::warn!("{note}");
+    let state = Arc::new(AppState {
+        policies: ArcSwap::from_pointee(policies),
+        runtime,
+        config_path: options.config_path.clone(),
+        metrics,
+        audit,
+        namespaces: Arc::new(NoCluster),
+        namespace_labels_note: Some(note),
+        own_namespace: config.kubernetes.own_namespace(),
+        body_limit: config.server.body_limit_bytes,
+        docker_plugin_name: docker_plugin_name(config.server.docker_socket.as_deref()),
+        pool: Arc::new(pool),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let graceful = Arc::new(GracefulShutdown::new());
+
+    let listener = TcpListener::bind(config.server.address)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.server.address.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: config.server.address.to_string(),
+        source,
+    })?;
+    tracing::info!(%address, "kubernetes webhook listening (HTTPS)");
+    if let Some(tx) = &options.bound {
+        let _ = tx.send(address);
+    }
+    let tls_acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(cert));
+    let webhook = webhook::router(state.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(accept_tls(
+        listener,
+        tls_acceptor,
+        webhook,
+        stop_rx.clone(),
+        graceful.clone(),
+    ));
+
+    if let Some(socket) = &config.server.docker_socket {
+        let _ = std::fs::remove_file(socket);
+        if let Some(dir) = socket.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let unix = UnixListener::bind(socket).map_err(|source| ServeError::Bind {
+            address: socket.display().to_string(),
+            source,
+        })?;
+        tracing::info!(socket = %socket.display(), "docker authorization plugin listening");
+        tasks.spawn(accept_unix(
+            unix,
+            docker::router(state.clone()),
+            stop_rx.clone(),
+            graceful.clone(),
+        ));
+    }
+
+    tasks.spawn(reload_loop(
+        state.clone(),
+        options.config_path.clone(),
+        stop_rx.clone(),
+    ));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let timeout = Duration::from_secs(config.server.shutdown_timeout_seconds);
+    // The accept loops have ended, so this is the last reference.
+    let graceful = Arc::try_unwrap(graceful)
+        .unwrap_or_else(|_| unreachable!("accept loops hold no watcher source"));
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {timeout:?}; closing them");
+    }
+    if let Some(socket) = &config.server.docker_socket {
+        let _ = std::fs::remove_file(socket);
+    }
+    drop(state);
+    if tokio::time::timeout(Duration::from_secs(10), audit_log.close())
+        .await
+        .is_err()
+    {
+        tracing::error!("the audit log did not drain in time");
+    } else {
+        tracing::info!("audit log flushed; bye");
+    }
+    Ok(())
+}
+
+fn default_ca_path() -> PathBuf {
+    crate::runtime::default_cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ca.pem")
+}
+
+/// The plugin name dockerd knows us by: the socket's file name without `.sock`.
+fn docker_plugin_name(socket: Option<&Path>) -> String {
+    socket
+        .and_then(|s| s.file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("portcullis")
+        .to_string()
+}
+
+/// Accepts TLS connections until told to stop; each connection is served by hyper (HTTP/1.1
+/// or HTTP/2) and watched for graceful shutdown.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    graceful: Arc<GracefulShutdown>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, "connection ended with an error: {e}");
+            }
+        });
+    }
+}
+
+/// Accepts connections from dockerd on the plugin socket until told to stop.
+async fn accept_unix(
+    listener: UnixListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    graceful: Arc<GracefulShutdown>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("accept on the plugin socket failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!("plugin connection ended with an error: {e}");
+            }
+        });
+    }
+}
+
+/// Reloads the policy set on SIGHUP or when the config file changes.
+async fn reload_loop(state: Arc<AppState>, path: Option<PathBuf>, mut stop: watch::Receiver<bool>) {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .expect("installing the SIGHUP handler");
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last: Option<SystemTime> = path.as_deref().and_then(stamp);
+    let mut ticker = tokio::time::interval(WATCH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let why = tokio::select! {
+            _ = hangup.recv() => "SIGHUP",
+            _ = ticker.tick() => {
+                let now = path.as_deref().and_then(stamp);
+                if now == last { continue; }
+                last = now;
+                "config file changed"
+            }
+            _ = stop.changed() => return,
+        };
+        let Some(path) = path.clone() else {
+            tracing::info!("{why}: no config file to reload (running the built-in default)");
+            continue;
+        };
+        reload(&state, path, why).await;
+    }
+}
+
+/// Builds the new set beside the old one and swaps it in; requests in flight finish on the
+/// set they started with.
+async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
+    let runtime = state.runtime.clone();
+    let loaded = state
+        .on_pool(move || -> Result<PolicySet, String> {
+            let config = Config::load(&path).map_err(|e| e.to_string())?;
+            PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())
+        })
+        .await;
+    match loaded {
+        Ok(Ok(set)) => {
+            let names: Vec<String> = set
+                .policies()
+                .iter()
+                .map(|p| p.config.name.clone())
+                .collect();
+            state.policies.store(Arc::new(set));
+            state
+                .metrics
+                .reloads
+                .get_or_create(&ResultLabels { result: "success" })
+                .inc();
+            tracing::info!(policies = ?names, "{why}: policies reloaded");
+        }
+        Ok(Err(e)) => {
+            state
+                .metrics
+                .reloads
+                .get_or_create(&ResultLabels { result: "failure" })
+                .inc();
+            tracing::error!("{why}: reload failed, keeping the current policies: {e}");
+        }
+        Err(e) => tracing::error!("{why}: reload failed: {e}"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,65 @@
+//! What every request handler shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::audit::AuditSink;
+use crate::matching::NamespaceLabels;
+use crate::metrics::Metrics;
+use crate::policy_set::PolicySet;
+use crate::runtime::Runtime;
+
+pub struct AppState {
+    /// The current policy set; a reload swaps it, requests in flight keep the old one.
+    pub policies: ArcSwap<PolicySet>,
+    pub runtime: Arc<Runtime>,
+    pub config_path: Option<PathBuf>,
+    pub metrics: Metrics,
+    pub audit: AuditSink,
+    pub namespaces: Arc<dyn NamespaceLabels>,
+    /// Why namespace selectors cannot match, when they cannot (shown by `/readyz`).
+    pub namespace_labels_note: Option<String>,
+    pub own_namespace: Option<String>,
+    pub body_limit: usize,
+    /// Name of this authorization plugin, which the Docker API may not disable.
+    pub docker_plugin_name: String,
+    /// Policies run here: a whole evaluation on one worker, its policies forking onto idle
+    /// workers (see docs/performance.md).
+    pub pool: Arc<rayon::ThreadPool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the evaluation was lost (an internal error; see the log)")]
+pub struct EvaluationLost;
+
+impl AppState {
+    /// Runs `f` on the policy pool and waits for it without blocking the async workers.
+    pub async fn on_pool<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, EvaluationLost> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.await.map_err(|_| EvaluationLost)
+    }
+}
+
+/// Tracks one request in the in-flight gauge.
+pub struct InFlight(Metrics);
+
+impl InFlight {
+    pub fn start(metrics: &Metrics) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}

@@ -1,0 +1,254 @@
+//! The Kubernetes admission webhook endpoints. A decision, even a denial or a failed policy,
+//! is an HTTP 200 `AdmissionReview`; HTTP errors are only for requests that cannot be read.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::state::{AppState, InFlight};
+use crate::audit::AuditRecord;
+use crate::kubernetes::{self, ReviewError, ReviewOptions};
+use crate::policy_set::Phase;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/validate", post(validate_all))
+        .route("/mutate", post(mutate_all))
+        .route("/validate/{policy}", post(validate_one))
+        .route("/mutate/{policy}", post(mutate_one))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A request that cannot be read: a 4xx with a JSON body saying why.
+pub struct BadRequest {
+    status: StatusCode,
+    message: String,
+}
+
+impl BadRequest {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        BadRequest {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+async fn validate_all(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    decide(
+        state,
+        "/validate".into(),
+        Phase::Validate,
+        None,
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn mutate_all(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    decide(state, "/mutate".into(), Phase::Mutate, None, headers, body).await
+}
+
+async fn validate_one(
+    state: State<Arc<AppState>>,
+    Path(policy): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    decide(
+        state,
+        format!("/validate/{policy}"),
+        Phase::Validate,
+        Some(policy),
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn mutate_one(
+    state: State<Arc<AppState>>,
+    Path(policy): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    decide(
+        state,
+        format!("/mutate/{policy}"),
+        Phase::Mutate,
+        Some(policy),
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    endpoint: String,
+    phase: Phase,
+    only: Option<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::start(&state.metrics);
+    match decide_inner(&state, &endpoint, phase, only, &headers, body, started).await {
+        Ok(response) => response,
+        Err(bad) => {
+            state.metrics.count(&endpoint, "invalid");
+            tracing::info!(
+                endpoint,
+                status = bad.status.as_u16(),
+                "refused request: {}",
+                bad.message
+            );
+            bad.into_response()
+        }
+    }
+}
+
+async fn decide_inner(
+    state: &Arc<AppState>,
+    endpoint: &str,
+    phase: Phase,
+    only: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    started: Instant,
+) -> Result<Response, BadRequest> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            BadRequest::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is larger than the {} byte limit (server.bodyLimitBytes)",
+                    state.body_limit
+                ),
+            )
+        } else {
+            BadRequest::new(
+                rejection.status(),
+                format!("cannot read the request body: {rejection}"),
+            )
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(BadRequest::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("expected Content-Type: application/json, got {content_type:?}"),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        BadRequest::new(
+            StatusCode::BAD_REQUEST,
+            format!("request body is not JSON: {e}"),
+        )
+    })?;
+
+    let policies = state.policies.load_full();
+    if let Some(name) = &only {
+        let Some(policy) = policies.policies().iter().find(|p| &p.config.name == name) else {
+            return Err(BadRequest::new(
+                StatusCode::NOT_FOUND,
+                format!("no policy named {name:?} is loaded"),
+            ));
+        };
+        let mutating = policy.config.allowed_to_mutate && policy.metadata().mutating;
+        if mutating != (phase == Phase::Mutate) {
+            let (is, other) = if mutating {
+                ("mutating", "mutate")
+            } else {
+                ("validating", "validate")
+            };
+            return Err(BadRequest::new(
+                StatusCode::NOT_FOUND,
+                format!("policy {name:?} is a {is} policy: call /{other}/{name}"),
+            ));
+        }
+    }
+
+    let namespaces = state.namespaces.clone();
+    let own_namespace = state.own_namespace.clone();
+    let reviewed = state
+        .on_pool(move || {
+            let options = ReviewOptions {
+                phase,
+                only: only.as_deref(),
+                namespaces: namespaces.as_ref(),
+                own_namespace: own_namespace.as_deref(),
+            };
+            kubernetes::review(&policies, value, options)
+        })
+        .await
+        .map_err(|e| BadRequest::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e: ReviewError| BadRequest::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+
+    state.metrics.observe(endpoint, &reviewed.verdict);
+    let record = AuditRecord::new(
+        &reviewed.request,
+        endpoint,
+        &reviewed.verdict,
+        started.elapsed(),
+    );
+    state.audit.record(record).await;
+    Ok(axum::Json(reviewed.response).into_response())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let policies = state.policies.load();
+    let body = json!({
+        "ready": true,
+        "policies": policies.policies().iter().map(|p| p.config.name.clone()).collect::<Vec<_>>(),
+        "namespaceLabels": state.namespace_labels_note.clone().unwrap_or_else(|| "available".into()),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}

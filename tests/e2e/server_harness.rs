@@ -1,0 +1,320 @@
+//! A real `portcullis serve` process on an ephemeral port, with a test CA, and a real TLS
+//! client that verifies the chain against that CA.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use rustls_pki_types::{CertificateDer, ServerName};
+
+use crate::support::workspace;
+
+/// A CA that signs serving certificates for `localhost` and 127.0.0.1.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "portcullis test CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// Writes a fresh serving certificate and key (named by `cn`) to `dir`.
+    pub fn issue(&self, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
+        // Write beside, then rename: as a Secret volume update appears to the process.
+        std::fs::write(dir.join("tls.crt.new"), cert.pem()).unwrap();
+        std::fs::write(dir.join("tls.key.new"), key.serialize_pem()).unwrap();
+        std::fs::rename(dir.join("tls.key.new"), &key_path).unwrap();
+        std::fs::rename(dir.join("tls.crt.new"), &cert_path).unwrap();
+        (cert_path, key_path)
+    }
+
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        let der = CertificateDer::from_pem_slice(self.pem.as_bytes()).unwrap();
+        roots.add(der).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // Every connection does a full handshake, so each sees the certificate served now
+        // (a resumed session reports the certificate of the session it resumes).
+        config.resumption = rustls::client::Resumption::disabled();
+        Arc::new(config)
+    }
+}
+
+use rustls_pki_types::pem::PemObject;
+
+/// A running server process; killed on drop if still running.
+pub struct Server {
+    pub child: Child,
+    pub address: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub ca: TestCa,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `portcullis serve` with `config` (YAML; server address and TLS are added).
+    pub fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new();
+        let (cert, key) = ca.issue(dir.path(), "first");
+        let config_path = dir.path().join("portcullis.yaml");
+        let audit = dir.path().join("audit.log");
+        let full = format!(
+            "{config}\nserver:\n  address: 127.0.0.1:0\n  tls:\n    certFile: {}\n    keyFile: {}\naudit:\n  file: {}\n  stdout: false\n  maxSizeMiB: 1\n  maxFiles: 50\nruntime:\n  cacheDir: {}\n  maxConcurrentInstances: 16\n",
+            cert.display(),
+            key.display(),
+            audit.display(),
+            crate::support::cache_dir().display()
+        );
+        std::fs::write(&config_path, full).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&config_path)
+            .current_dir(workspace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["fields"]["message"] == "kubernetes webhook listening (HTTPS)"
+                {
+                    let address = v["fields"]["address"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<SocketAddr>()
+                        .unwrap();
+                    let _ = tx.send(address);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "server did not start listening; its log:\n{}",
+                    log.lock().unwrap().join("\n")
+                )
+            });
+        Server {
+            child,
+            address,
+            dir,
+            ca,
+            log,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("portcullis.yaml")
+    }
+
+    /// Every audit line written so far, across rotated files, parsed.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let mut records = Vec::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("audit.log")
+            })
+            .collect();
+        files.sort();
+        for file in files {
+            for line in std::fs::read_to_string(&file).unwrap().lines() {
+                records.push(serde_json::from_str(line).unwrap_or_else(|e| {
+                    panic!("unparseable audit line in {}: {e}: {line}", file.display())
+                }));
+            }
+        }
+        records
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for a log line containing `needle`, after `from` lines.
+    pub fn wait_for_log(&self, needle: &str, from: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(from)
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}; log:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            address: self.address,
+            config: self.ca.client_config(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS client that verifies the server against the test CA.
+#[derive(Clone)]
+pub struct Client {
+    pub address: SocketAddr,
+    pub config: Arc<rustls::ClientConfig>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The serving certificate's DER, to tell rotations apart.
+    pub peer_certificate: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Client {
+    /// One request on a new connection.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
+        let tcp = tokio::net::TcpStream::connect(self.address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let tls = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let peer_certificate = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        let response = sender
+            .send_request(builder.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok(Response {
+            status,
+            body,
+            peer_certificate,
+        })
+    }
+
+    pub async fn review(&self, path: &str, review: &serde_json::Value) -> Response {
+        self.request(
+            "POST",
+            path,
+            Some("application/json"),
+            review.to_string().into_bytes(),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request("GET", path, None, Vec::new()).await.unwrap()
+    }
+}
+
+/// An AdmissionReview for `object` as the API server sends it.
+pub fn review_of(object: serde_json::Value, uid: &str) -> serde_json::Value {
+    let mut review =
+        serde_json::to_value(portcullis::kubernetes::AdmissionReview::for_object(object)).unwrap();
+    review["request"]["uid"] = uid.into();
+    review["request"]["userInfo"] =
+        serde_json::json!({"username": "alice", "groups": ["system:authenticated"]});
+    review
+}

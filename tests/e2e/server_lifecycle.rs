@@ -1,0 +1,207 @@
+//! The server over time: certificate rotation, config reloads, shutdown, and the audit log
+//! under concurrency.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::server::wait_for_records;
+use crate::server_harness::{Server, review_of};
+
+const PRIVILEGED_ONLY: &str = "policies:\n  - name: privileged\n    module: builtin:privileged\n";
+
+fn privileged_pod() -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+           "spec": {"containers": [{"name": "c", "image": "x/y:1", "securityContext": {"privileged": true}}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn certificate_rotation_during_a_stream_of_requests_fails_none() {
+    let server = Server::start(PRIVILEGED_ONLY);
+    let client = server.client();
+    let first = client.get("/healthz").await.peer_certificate;
+
+    let stream = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut seen = HashSet::new();
+            for i in 0..300 {
+                let r = client
+                    .review(
+                        "/validate",
+                        &review_of(privileged_pod(), &format!("rot-{i}")),
+                    )
+                    .await;
+                assert_eq!(r.status, 200);
+                assert_eq!(r.json()["response"]["allowed"], false);
+                seen.insert(r.peer_certificate);
+            }
+            seen
+        })
+    };
+    for n in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        server.ca.issue(server.dir.path(), &format!("rotated-{n}"));
+    }
+    let seen = stream.await.expect("every request in the stream succeeded");
+    // Wait for the last rotation to be picked up, then check it is served.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let last = client.get("/healthz").await.peer_certificate;
+    assert_ne!(
+        first,
+        last,
+        "the rotated certificate is served; log:\n{}",
+        server.log.lock().unwrap().join("\n")
+    );
+    assert!(
+        seen.len() >= 2,
+        "the stream saw {} certificates",
+        seen.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn config_reload_good_and_bad() {
+    let server = Server::start(PRIVILEGED_ONLY);
+    let client = server.client();
+    let decide = || async {
+        client
+            .review("/validate", &review_of(privileged_pod(), "reload"))
+            .await
+            .json()["response"]
+            .clone()
+    };
+    assert_eq!(decide().await["allowed"], false);
+
+    // A good change of the file: picked up without a signal.
+    let config = std::fs::read_to_string(server.config_path()).unwrap();
+    let warn = config.replace(
+        "    module: builtin:privileged\n",
+        "    module: builtin:privileged\n    mode: warn\n",
+    );
+    let from = server.log_len();
+    std::fs::write(server.config_path(), &warn).unwrap();
+    server.wait_for_log("config file changed: policies reloaded", from);
+    let response = decide().await;
+    assert_eq!(response["allowed"], true);
+    assert!(
+        response["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("privileged: container \"c\"")
+    );
+
+    // A bad change: reported with the field, and the previous policies stay.
+    let bad = config.replace(
+        "    module: builtin:privileged\n",
+        "    module: builtin:privileged\n    settings:\n      allowPrivilegedExecs: true\n",
+    );
+    let from = server.log_len();
+    std::fs::write(server.config_path(), &bad).unwrap();
+    let line = server.wait_for_log("reload failed, keeping the current policies", from);
+    assert!(line.contains("policy \\\"privileged\\\": invalid settings: allowPrivilegedExecs: unknown field `allowPrivilegedExecs`"), "{line}");
+    assert_eq!(
+        decide().await["allowed"],
+        true,
+        "the warn-mode set is still in force"
+    );
+
+    // SIGHUP reloads the (fixed) file.
+    std::fs::write(server.config_path(), &config).unwrap();
+    let from = server.log_len();
+    server.signal("HUP");
+    server.wait_for_log("policies reloaded", from);
+    assert_eq!(decide().await["allowed"], false);
+    let metrics = String::from_utf8(client.get("/metrics").await.body).unwrap();
+    assert!(
+        metrics.contains("portcullis_config_reloads_total{result=\"failure\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_give_exactly_n_audit_lines_across_a_rotation() {
+    let server = Server::start(crate::support::DEFAULT_POLICIES);
+    let client = server.client();
+    const N: usize = 1200;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let client = client.clone();
+        tasks.spawn(async move {
+            for i in (worker..N).step_by(16) {
+                let r = client
+                    .review("/validate", &review_of(privileged_pod(), &format!("n-{i}")))
+                    .await;
+                assert_eq!(r.status, 200);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let records = wait_for_records(&server, N).await;
+    assert_eq!(records.len(), N, "exactly one audit line per request");
+    let uids: HashSet<&str> = records.iter().map(|r| r["uid"].as_str().unwrap()).collect();
+    assert_eq!(uids.len(), N);
+    assert!(
+        server.dir.path().join("audit.log.1").exists(),
+        "the audit log rotated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_requests_in_flight_and_flushes_the_audit_log() {
+    let mut server = Server::start(crate::support::DEFAULT_POLICIES);
+    let client = server.client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let mut answered = 0;
+            for i in 0..1000 {
+                match client
+                    .request(
+                        "POST",
+                        "/validate",
+                        Some("application/json"),
+                        review_of(privileged_pod(), &format!("t-{worker}-{i}"))
+                            .to_string()
+                            .into_bytes(),
+                    )
+                    .await
+                {
+                    Ok(r) => {
+                        assert_eq!(r.status, 200, "an answered request is a full answer");
+                        assert_eq!(r.json()["response"]["allowed"], false);
+                        answered += 1;
+                    }
+                    // Refused cleanly: the listener is closed.
+                    Err(_) => return answered,
+                }
+            }
+            answered
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.signal("TERM");
+    let mut answered = 0;
+    while let Some(n) = tasks.join_next().await {
+        answered += n.unwrap();
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (status, server)
+    })
+    .await
+    .unwrap();
+    let (status, server) = status;
+    assert!(status.success(), "exit status {status:?}");
+    server.wait_for_log("audit log flushed", 0);
+    assert!(answered > 0);
+    assert_eq!(
+        server.audit_records().len(),
+        answered,
+        "every answered request is in the audit log"
+    );
+}
