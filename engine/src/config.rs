@@ -74,6 +74,9 @@ pub struct ServerConfig {
     pub shutdown_timeout_seconds: u64,
     /// Serve the Docker authorization plugin protocol on this unix socket.
     pub docker_socket: Option<PathBuf>,
+    /// The name dockerd knows the plugin by (`--authorization-plugin=NAME`), which the
+    /// Docker API may not disable or remove. Default: the socket's file name without `.sock`.
+    pub docker_plugin_name: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 3 << 20,
             shutdown_timeout_seconds: 25,
             docker_socket: None,
+            docker_plugin_name: None,
         }
     }
 }

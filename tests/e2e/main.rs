@@ -3,6 +3,7 @@
 //!
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
+//! - `docker`: a real dockerd with Portcullis as its authorization plugin.
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
@@ -10,6 +11,8 @@
 //!   decisions, bad input, certificate rotation, reloads, shutdown and the audit log.
 
 mod conformance;
+mod docker;
+mod docker_harness;
 mod eval;
 mod hostile;
 mod mutation;

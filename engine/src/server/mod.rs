@@ -144,7 +144,11 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         namespace_labels_note: Some(note),
         own_namespace: config.kubernetes.own_namespace(),
         body_limit: config.server.body_limit_bytes,
-        docker_plugin_name: docker_plugin_name(config.server.docker_socket.as_deref()),
+        docker_plugin_name: config
+            .server
+            .docker_plugin_name
+            .clone()
+            .unwrap_or_else(|| docker_plugin_name(config.server.docker_socket.as_deref())),
         pool: Arc::new(pool),
     });
 

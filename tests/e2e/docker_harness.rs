@@ -1,0 +1,243 @@
+//! A real dockerd with Portcullis as its authorization plugin: its own data root, exec root,
+//! API socket and pid file, the plugin found through a spec file, and a tiny image imported
+//! from a busybox-static root filesystem (no registry is reachable).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::workspace;
+
+/// Where dockerd looks for plugin spec files (the first of its search path).
+const SPEC_DIR: &str = "/etc/docker/plugins";
+pub const IMAGE: &str = "tiny:1";
+
+pub struct Dockerd {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    dockerd: Child,
+    pub portcullis: Option<Child>,
+    spec: PathBuf,
+    /// The plugin's log, for failure messages.
+    pub plugin_log: Arc<Mutex<Vec<String>>>,
+}
+
+fn require(binary: &str, package: &str) -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+    ] {
+        let path = Path::new(dir).join(binary);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!(
+        "{binary} is not installed: these tests need a real {binary}; install Debian's {package} (apt-get install {package})"
+    );
+}
+
+impl Dockerd {
+    /// Starts Portcullis with `config` (policies YAML) and a dockerd that consults it.
+    pub fn start(config: &str) -> Dockerd {
+        let dockerd_bin = require("dockerd", "docker.io");
+        let busybox = require("busybox", "busybox-static");
+        // Short paths: unix socket paths are limited to 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("pcd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let name = format!("portcullis-e2e-{}", std::process::id());
+        let plugin_socket = dir.path().join("plugin.sock");
+
+        let config_path = dir.path().join("portcullis.yaml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "{config}\nserver:\n  address: 127.0.0.1:0\n  dockerPluginName: {name}\n  dockerSocket: {}\n  tls:\n    caBundleFile: {}\naudit:\n  file: {}\n  stdout: false\nruntime:\n  cacheDir: {}\n",
+                plugin_socket.display(),
+                dir.path().join("ca.pem").display(),
+                dir.path().join("audit.log").display(),
+                crate::support::cache_dir().display()
+            ),
+        )
+        .unwrap();
+        let mut portcullis = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&config_path)
+            .current_dir(workspace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let plugin_log = Arc::new(Mutex::new(Vec::new()));
+        let sink = plugin_log.clone();
+        let stderr = portcullis.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        wait_until("the plugin socket", Duration::from_secs(60), || {
+            plugin_socket.exists()
+        });
+
+        std::fs::create_dir_all(SPEC_DIR).unwrap();
+        let spec = Path::new(SPEC_DIR).join(format!("{name}.spec"));
+        std::fs::write(&spec, format!("unix://{}\n", plugin_socket.display())).unwrap();
+
+        let d = dir.path();
+        let dockerd = Command::new(dockerd_bin)
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .arg(format!("--authorization-plugin={name}"))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(
+                std::fs::File::create(d.join("dockerd.log")).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(d.join("dockerd.err")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let this = Dockerd {
+            name,
+            dir,
+            dockerd,
+            portcullis: Some(portcullis),
+            spec,
+            plugin_log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !this.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up; its log:\n{}",
+                std::fs::read_to_string(this.dir.path().join("dockerd.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        // The image: busybox-static as /bin/busybox with a few applets, through `docker import`.
+        let rootfs = this.dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "echo", "sleep", "id", "cat", "true"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-c", "."])
+            .output()
+            .unwrap();
+        assert!(tar.status.success());
+        let mut import = this
+            .docker_command(&["import", "-", IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut import.stdin.take().unwrap(), &tar.stdout).unwrap();
+        let out = import.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        this
+    }
+
+    pub fn docker_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(require("docker", "docker.io"));
+        command.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.dir.path().join("docker.sock").display()),
+        );
+        command.args(args);
+        command
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_command(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Stops the plugin (by its pid), leaving dockerd running.
+    pub fn stop_plugin(&mut self) {
+        if let Some(mut child) = self.portcullis.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // Containers first, so dockerd has nothing to wait for; then dockerd and the plugin,
+        // each by the pid we started it with.
+        if self.portcullis.is_some() {
+            let ids = self.docker(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.dockerd.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.dockerd.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.dockerd.kill();
+        let _ = self.dockerd.wait();
+        self.stop_plugin();
+        let _ = std::fs::remove_file(&self.spec);
+        // dockerd leaves its mounts under the data root; unmount before the directory goes.
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path().join("data"))
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path().join("exec"))
+            .stderr(Stdio::null())
+            .status();
+    }
+}
