@@ -123,6 +123,19 @@ pub struct KubernetesConfig {
     /// The engine's own namespace, left out of every policy by default (so it cannot lock
     /// itself out). Defaults to `$POD_NAMESPACE`.
     pub own_namespace: Option<String>,
+    /// Watch namespace labels from the API server (in-cluster service account or
+    /// `KUBECONFIG`) for `namespaceSelector` rules. Without a cluster, selectors cannot match.
+    pub namespace_labels: NamespaceLabelsSource,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceLabelsSource {
+    /// From the cluster when one is reachable.
+    #[default]
+    Auto,
+    /// Never ask the cluster.
+    Off,
 }
 
 impl KubernetesConfig {

@@ -4,6 +4,7 @@
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
 //! - `docker`: a real dockerd with Portcullis as its authorization plugin.
+//! - `kubernetes`: a real kube-apiserver calling Portcullis, driven with kubectl.
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
@@ -15,6 +16,7 @@ mod docker;
 mod docker_harness;
 mod eval;
 mod hostile;
+mod kubernetes;
 mod mutation;
 mod server;
 mod server_harness;

@@ -84,8 +84,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `portcullis serve` with `config` (YAML; server address and TLS are added).
+    /// Starts `portcullis serve` with `config` (YAML; server address and TLS are added), with
+    /// no cluster to ask for namespace labels.
     pub fn start(config: &str) -> Server {
+        Server::start_with_kubeconfig(config, None)
+    }
+
+    /// As [`Server::start`]; with a kubeconfig, namespace labels come from that cluster.
+    pub fn start_with_kubeconfig(config: &str, kubeconfig: Option<&Path>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new();
         let (cert, key) = ca.issue(dir.path(), "first");
@@ -99,7 +105,16 @@ impl Server {
             crate::support::cache_dir().display()
         );
         std::fs::write(&config_path, full).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        // No ~/.kube/config of the machine running the tests may leak in.
+        command
+            .env("HOME", dir.path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST");
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let mut child = command
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&config_path)
             .current_dir(workspace())

@@ -623,18 +623,32 @@ mod tests {
 
     #[test]
     fn old_api_start_with_a_hostconfig_body_is_read() {
-        let req = normalize(&authz("POST", "/v1.23/containers/abc/start", Some(r#"{"Privileged":true,"PidMode":"host"}"#))).unwrap();
+        let req = normalize(&authz(
+            "POST",
+            "/v1.23/containers/abc/start",
+            Some(r#"{"Privileged":true,"PidMode":"host"}"#),
+        ))
+        .unwrap();
         let w = req.workload.unwrap();
         assert_eq!(w.containers[0].privileged, Some(true));
         assert_eq!(w.namespaces.pid, NamespaceMode::Host);
         // A start whose JSON body was dropped cannot be checked.
         let mut dropped = authz("POST", "/v1.23/containers/abc/start", None);
-        dropped.request_headers.insert("Content-Type".into(), "application/json".into());
-        dropped.request_headers.insert("Content-Length".into(), "30".into());
-        assert!(matches!(normalize(&dropped), Err(Undecidable::MissingBody { .. })));
+        dropped
+            .request_headers
+            .insert("Content-Type".into(), "application/json".into());
+        dropped
+            .request_headers
+            .insert("Content-Length".into(), "30".into());
+        assert!(matches!(
+            normalize(&dropped),
+            Err(Undecidable::MissingBody { .. })
+        ));
         // Today's clients start with no body at all.
         let mut plain = authz("POST", "/v1.43/containers/abc/start", None);
-        plain.request_headers.insert("Content-Length".into(), "0".into());
+        plain
+            .request_headers
+            .insert("Content-Length".into(), "0".into());
         assert!(normalize(&plain).unwrap().workload.is_none());
     }
 
@@ -642,7 +656,10 @@ mod tests {
     fn empty_and_whitespace_bodies_fail_closed() {
         for body in ["", "   \n"] {
             let r = authz("POST", "/v1.43/containers/create", Some(body));
-            assert!(matches!(normalize(&r), Err(Undecidable::MissingBody { .. })), "{body:?}");
+            assert!(
+                matches!(normalize(&r), Err(Undecidable::MissingBody { .. })),
+                "{body:?}"
+            );
         }
         let r = authz("POST", "/v1.43/containers/create", Some("[1,2]"));
         let req = normalize(&r).unwrap();
@@ -657,7 +674,11 @@ mod tests {
         assert_eq!(c.apparmor.as_ref().unwrap().kind, ProfileKind::Unconfined);
         assert!(c.selinux.as_ref().unwrap().disabled);
         assert_eq!(c.allow_privilege_escalation, Some(false));
-        let caps: Vec<_> = c.capabilities_add.iter().map(|s| s.normalized.as_str()).collect();
+        let caps: Vec<_> = c
+            .capabilities_add
+            .iter()
+            .map(|s| s.normalized.as_str())
+            .collect();
         assert_eq!(caps, ["NET_ADMIN", "NET_RAW"]);
     }
 }

@@ -1,6 +1,7 @@
 //! The Kubernetes door: `AdmissionReview` in, normalized request out, and the review's
 //! `response` back. No policy logic lives here.
 
+pub mod namespaces;
 pub mod review;
 pub mod workload;
 

@@ -27,8 +27,8 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::audit::AuditLog;
-use crate::config::Config;
-use crate::matching::NoCluster;
+use crate::config::{Config, NamespaceLabelsSource};
+use crate::matching::{NamespaceLabels, NoCluster};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::policy_set::PolicySet;
 use crate::runtime::{Runtime, RuntimeOptions};
@@ -132,16 +132,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         .panic_handler(|_| tracing::error!("a policy evaluation panicked; its request gets a 500"))
         .build()
         .expect("starting the policy pool");
-    let note = "no cluster reachable: policies with a namespaceSelector cannot match".to_string();
-    tracing::warn!("{note}");
+    let (namespaces, note) = namespace_labels(&config).await;
     let state = Arc::new(AppState {
         policies: ArcSwap::from_pointee(policies),
         runtime,
         config_path: options.config_path.clone(),
         metrics,
         audit,
-        namespaces: Arc::new(NoCluster),
-        namespace_labels_note: Some(note),
+        namespaces,
+        namespace_labels_note: note,
         own_namespace: config.kubernetes.own_namespace(),
         body_limit: config.server.body_limit_bytes,
         docker_plugin_name: config
@@ -231,6 +230,26 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         tracing::info!("audit log flushed; bye");
     }
     Ok(())
+}
+
+/// Namespace labels for selectors: a watch on the cluster, or nothing (said once, and shown
+/// by `/readyz`).
+async fn namespace_labels(config: &Config) -> (Arc<dyn NamespaceLabels>, Option<String>) {
+    let why = match config.kubernetes.namespace_labels {
+        NamespaceLabelsSource::Off => {
+            "namespace labels are off (kubernetes.namespaceLabels)".to_string()
+        }
+        NamespaceLabelsSource::Auto => match crate::kubernetes::namespaces::connect().await {
+            Ok(cache) => {
+                tracing::info!("watching namespace labels for namespaceSelector rules");
+                return (cache, None);
+            }
+            Err(e) => format!("no cluster reachable ({e})"),
+        },
+    };
+    let note = format!("{why}: policies with a namespaceSelector cannot match");
+    tracing::warn!("{note}");
+    (Arc::new(NoCluster), Some(note))
 }
 
 fn default_ca_path() -> PathBuf {

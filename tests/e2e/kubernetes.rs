@@ -1,0 +1,360 @@
+//! Against a real Kubernetes API server (kube-apiserver v1.20.2 and etcd from
+//! `../shared/k8s-real/`): Portcullis registered with webhook configurations carrying its CA
+//! bundle, and `kubectl` seeing what users see.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::server_harness::Server;
+use crate::support::shared;
+
+/// A started API server; stopped (by the pids its scripts saved) on drop.
+struct Cluster {
+    kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let start = shared("k8s-real/start.sh");
+        let out = Command::new("bash").arg(&start).output().unwrap();
+        assert!(
+            out.status.success(),
+            "cannot start the test API server ({}): {}{}\nbuild it once with ../shared/k8s-real/build-kube-apiserver.sh (as root; it installs golang-go and etcd-server)",
+            start.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap()
+                .trim(),
+        );
+        Cluster { kubeconfig }
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = Command::new("kubectl");
+        command.env("KUBECONFIG", &self.kubeconfig).args(args);
+        match stdin {
+            Some(text) => {
+                let mut child = command
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            }
+            None => command.output().unwrap(),
+        }
+    }
+
+    fn apply(&self, yaml: &str) -> Output {
+        self.kubectl(&["apply", "-f", "-"], Some(yaml))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(shared("k8s-real/stop.sh"))
+            .output();
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const POLICIES: &str = r#"
+policies:
+  - name: privileged
+    module: builtin:privileged
+  - name: host-namespaces
+    module: builtin:host-namespaces
+  - name: host-mounts
+    module: builtin:host-mounts
+    match:
+      exemptUsers: ["system:serviceaccount:ops:*"]
+  - name: drop-all
+    module: builtin:capabilities
+    allowedToMutate: true
+    settings:
+      addDropAll: true
+  - name: registries
+    module: builtin:registries
+    mode: warn
+    settings:
+      rejectLatestTag: true
+  - name: prod-registries
+    module: builtin:registries
+    settings:
+      allowedRegistries: [registry.example.com]
+    match:
+      namespaceSelector:
+        matchLabels: {env: prod}
+"#;
+
+fn webhooks(port: u16, ca: &str, failure_policy: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca);
+    let hook = |kind: &str, name: &str, path: &str| {
+        format!(
+            r#"apiVersion: admissionregistration.k8s.io/v1
+kind: {kind}
+metadata:
+  name: portcullis-e2e
+webhooks:
+  - name: {name}
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: {failure_policy}
+    timeoutSeconds: 5
+    clientConfig:
+      url: https://127.0.0.1:{port}{path}
+      caBundle: {ca}
+    namespaceSelector:
+      matchExpressions:
+        - {{key: portcullis-e2e/skip, operator: DoesNotExist}}
+    rules:
+      - operations: [CREATE, UPDATE]
+        apiGroups: ["", apps]
+        apiVersions: [v1]
+        resources: [pods, deployments]
+"#
+        )
+    };
+    format!(
+        "{}---\n{}",
+        hook(
+            "MutatingWebhookConfiguration",
+            "mutate.portcullis.dev",
+            "/mutate"
+        ),
+        hook(
+            "ValidatingWebhookConfiguration",
+            "validate.portcullis.dev",
+            "/validate"
+        )
+    )
+}
+
+fn pod(name: &str, extra_spec: &str, image: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: t1\nspec:\n  automountServiceAccountToken: false\n{extra_spec}  containers:\n    - name: c\n      image: {image}\n"
+    )
+}
+
+#[test]
+fn a_real_api_server_consults_portcullis() {
+    let cluster = Cluster::start();
+    let server = Server::start_with_kubeconfig(POLICIES, Some(&cluster.kubeconfig));
+    let port = server.address.port();
+
+    for args in [
+        vec!["create", "namespace", "t1"],
+        vec!["create", "namespace", "ops"],
+        vec!["-n", "t1", "create", "serviceaccount", "default"],
+        vec![
+            "create",
+            "clusterrolebinding",
+            "ops-deployer",
+            "--clusterrole=cluster-admin",
+            "--serviceaccount=ops:deployer",
+        ],
+    ] {
+        let out = cluster.kubectl(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = cluster.kubectl(
+        &[
+            "-n",
+            "t1",
+            "patch",
+            "serviceaccount",
+            "default",
+            "-p",
+            r#"{"automountServiceAccountToken":false}"#,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cluster.apply(&webhooks(port, &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The configuration becomes active asynchronously: probe with a server-side dry run.
+    let privileged = pod("priv", "", "busybox:1.36").replace(
+        "      image: busybox:1.36\n",
+        "      image: busybox:1.36\n      securityContext:\n        privileged: true\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&privileged));
+        if text(&out).contains("denied by portcullis") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the webhook never answered: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // A privileged Pod is refused with Portcullis' message.
+    let out = cluster.apply(&privileged);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("admission webhook \"validate.portcullis.dev\" denied the request: denied by portcullis: privileged: container \"c\" must not set securityContext.privileged=true (spec.containers[0].securityContext.privileged)"),
+        "{}",
+        text(&out)
+    );
+
+    // A Deployment with hostPID is refused at creation, not later at pod creation.
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: t1\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      hostPID: true\n      containers:\n        - name: web\n          image: nginx:1.25\n";
+    let out = cluster.apply(deployment);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("host-namespaces: hostPID=true shares the host's process namespace, which is not allowed (spec.template.spec.hostPID)"), "{}", text(&out));
+
+    // An ordinary Pod is created, mutated: the stored object carries drop ALL.
+    let out = cluster.apply(&pod("ok", "", "busybox:1.36"));
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = cluster.kubectl(&["-n", "t1", "get", "pod", "ok", "-o", "json"], None);
+    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
+    assert_eq!(
+        stored["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+
+    // A warn-mode policy's warning is printed by kubectl; the Pod is created.
+    let out = cluster.apply(&pod("untagged", "", "busybox"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Warning: registries: container \"c\" image \"busybox\" has no tag, which means latest; pin a version"), "{}", text(&out));
+
+    // --dry-run=server is decided like any request, and nothing is stored.
+    let out = cluster.kubectl(
+        &["apply", "--dry-run=server", "-f", "-"],
+        Some(&pod("dry", "", "busybox:1.36")),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !cluster
+            .kubectl(&["-n", "t1", "get", "pod", "dry"], None)
+            .status
+            .success()
+    );
+
+    // Exempt users: a host path from ops' service account passes host-mounts.
+    let host_path = pod(
+        "hostpath",
+        "  volumes:\n    - name: h\n      hostPath: {path: /srv}\n",
+        "busybox:1.36",
+    );
+    let out = cluster.apply(&host_path);
+    assert!(
+        text(&out)
+            .contains("host-mounts: hostPath volume \"h\" (/srv): host paths are not allowed"),
+        "{}",
+        text(&out)
+    );
+    let out = cluster.kubectl(
+        &[
+            "--as=system:serviceaccount:ops:deployer",
+            "apply",
+            "-f",
+            "-",
+        ],
+        Some(&host_path),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Namespace selectors follow real namespace labels, changed with kubectl.
+    let retry_until = |what: &str, pod_name: &str, denied: bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = cluster.kubectl(
+                &["apply", "--dry-run=server", "-f", "-"],
+                Some(&pod(pod_name, "", "busybox:1.36")),
+            );
+            let refused = text(&out).contains("prod-registries: container \"c\" image \"busybox:1.36\" comes from docker.io/library/busybox");
+            if refused == denied {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: {}", text(&out));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    retry_until("unlabelled namespace", "sel-1", false);
+    assert!(
+        cluster
+            .kubectl(&["label", "namespace", "t1", "env=prod"], None)
+            .status
+            .success()
+    );
+    retry_until("after labelling env=prod", "sel-2", true);
+    assert!(
+        cluster
+            .kubectl(&["label", "namespace", "t1", "env-"], None)
+            .status
+            .success()
+    );
+    retry_until("after removing the label", "sel-3", false);
+    let ready = server.client();
+    let ready = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move { ready.get("/readyz").await.json() });
+    assert_eq!(ready["namespaceLabels"], "available");
+
+    // The audit log saw it all, dry runs marked.
+    let records = server.audit_records();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["name"] == "dry" && r["dryRun"] == true && r["endpoint"] == "/validate"),
+        "{records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["name"] == "priv" && r["allowed"] == false)
+    );
+
+    // The webhook stopped: failurePolicy Fail refuses, Ignore lets requests through.
+    drop(server);
+    let out = cluster.apply(&pod("while-down", "", "busybox:1.36"));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("failed calling webhook"),
+        "{}",
+        text(&out)
+    );
+    println!(
+        "with the webhook down and failurePolicy Fail, kubectl says: {}",
+        text(&out).trim()
+    );
+    let out = cluster.apply(&webhooks(port, "unused", "Ignore"));
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cluster.apply(&pod("while-down", "", "busybox:1.36"));
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failurePolicy Ignore never took effect: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

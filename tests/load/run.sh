@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Load run of the webhook from a second process: wrk over HTTPS with keep-alive, posting a
+# realistic Pod review (4.5 KB, two containers and an init container) to /validate with the
+# default policy set. Needs wrk (apt-get install wrk). Figures go to docs/performance.md.
+#
+#   tests/load/run.sh [DURATION] [CONNECTIONS] [RATE]
+#
+# Without RATE, wrk sends as fast as the server answers (throughput); RSS is read after.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-20s}
+connections=${2:-16}
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+
+cargo build --release -q -p portcullis
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+XDG_CACHE_HOME="$work/cache" ./target/release/portcullis serve --address 127.0.0.1:18443 \
+    --audit-file "$work/audit.log" 2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 100); do
+    curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
+    sleep 0.1
+done
+echo "after start-up: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+wrk -t2 -c"$connections" -d"$duration" -s tests/load/review.lua https://127.0.0.1:18443/validate
+echo "after the run: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "audit lines: $(wc -l < "$work/audit.log")"
