@@ -192,6 +192,22 @@ async fn decisions_over_https() {
         (404, json!("no policy named \"nope\" is loaded"))
     );
 
+    // `kubectl exec` (CONNECT pods/exec) reaches the policies as an exec into a container.
+    let exec = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-exec", "operation": "CONNECT", "name": "web", "namespace": "team-a",
+            "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"}, "subResource": "exec",
+            "userInfo": {"username": "alice"},
+            "object": {"kind": "PodExecOptions", "apiVersion": "v1", "container": "app", "command": ["sh"], "stdin": true, "tty": true}
+        }
+    });
+    assert_eq!(
+        client.review("/validate", &exec).await.json()["response"]["allowed"],
+        true
+    );
+
     // A namespace selector cannot match without a cluster, and /readyz says why.
     let ready = client.get("/readyz").await.json();
     assert_eq!(ready["ready"], true);
@@ -215,7 +231,7 @@ async fn decisions_over_https() {
     );
 
     // The audit log has one line per decision, with what the issue asks of it.
-    let records = wait_for_records(&server, 10).await;
+    let records = wait_for_records(&server, 11).await;
     let denied = records.iter().find(|r| r["uid"] == "u-denied").unwrap();
     assert_eq!(denied["allowed"], false);
     assert_eq!(denied["user"], "alice");

@@ -163,6 +163,23 @@ fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
                 body,
             ))
         }
+        Operation::ContainerUpdate { id } => {
+            let mut w = Workload::new(route.operation.name().into(), String::new());
+            let mut c = Container::new(id.clone(), ContainerKind::Container, String::new());
+            set_resources(&mut c, body);
+            w.containers.push(c);
+            Some(w)
+        }
+        Operation::ServiceCreate | Operation::ServiceUpdate { .. } => {
+            Some(service_workload(route, body))
+        }
+        Operation::PluginPull | Operation::PluginUpgrade { .. } => {
+            let name = route
+                .query_value("remote")
+                .or_else(|| route.query_value("name"))
+                .unwrap_or_default();
+            Some(plugin_workload(route.operation.name(), name, body))
+        }
         Operation::ExecCreate { id } => {
             let mut w = Workload::new(route.operation.name().into(), String::new());
             let mut c = Container::new(id.clone(), ContainerKind::Exec, String::new());
@@ -252,6 +269,145 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
         .collect();
+    w
+}
+
+/// `Memory`, `NanoCpus` and `PidsLimit` of a HostConfig or an update body.
+fn set_resources(c: &mut Container, hc: &GoJson) {
+    c.resources.memory_limit_bytes = hc
+        .get("Memory")
+        .as_i64()
+        .filter(|&m| m > 0)
+        .map(|m| m as u64);
+    c.resources.cpu_limit_millis = hc
+        .get("NanoCpus")
+        .as_i64()
+        .filter(|&n| n > 0)
+        .map(|n| (n as u64).div_ceil(1_000_000));
+    c.resources.pids_limit = hc.get("PidsLimit").as_i64().filter(|&p| p != 0);
+}
+
+/// A swarm service's task: `TaskTemplate.ContainerSpec`, its resources, networks and
+/// published ports. Swarm has no privileged mode or host PID/IPC; host networking is the
+/// network named `host`.
+fn service_workload(route: &Route, body: &GoJson) -> Workload {
+    let task = body.get("TaskTemplate");
+    let spec = task.get("ContainerSpec");
+    let mut w = Workload::new(
+        route.operation.name().into(),
+        "/TaskTemplate/ContainerSpec".into(),
+    );
+    let name = body.get("Name").as_str().unwrap_or_default().to_string();
+    let mut c = Container::new(name, ContainerKind::Container, String::new());
+    c.image = spec.get("Image").as_str().map(image::parse);
+    set_user(&mut c, spec.get("User").as_str());
+    c.capabilities_add = spec
+        .get("CapabilityAdd")
+        .strings()
+        .map(capability)
+        .collect();
+    c.capabilities_drop = spec
+        .get("CapabilityDrop")
+        .strings()
+        .map(capability)
+        .collect();
+    c.read_only_root_filesystem = spec.get("ReadOnly").as_bool();
+    let limits = task.get("Resources").get("Limits");
+    c.resources.memory_limit_bytes = limits
+        .get("MemoryBytes")
+        .as_i64()
+        .filter(|&m| m > 0)
+        .map(|m| m as u64);
+    c.resources.cpu_limit_millis = limits
+        .get("NanoCPUs")
+        .as_i64()
+        .filter(|&n| n > 0)
+        .map(|n| (n as u64).div_ceil(1_000_000));
+    c.resources.pids_limit = limits.get("Pids").as_i64().filter(|&p| p != 0);
+    c.ports = body
+        .get("EndpointSpec")
+        .get("Ports")
+        .as_array()
+        .iter()
+        .map(|p| Port {
+            container_port: p.get("TargetPort").as_i64().unwrap_or(0) as u32,
+            protocol: p.get("Protocol").as_str().unwrap_or("tcp").to_string(),
+            host_ip: None,
+            host_port: p.get("PublishedPort").as_i64().map(|h| h as u32),
+        })
+        .collect();
+    w.containers.push(c);
+    let networks = task
+        .get("Networks")
+        .as_array()
+        .iter()
+        .chain(body.get("Networks").as_array())
+        .map(|n| n.get("Target").as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>();
+    if networks.iter().any(|n| n.eq_ignore_ascii_case("host")) {
+        w.namespaces.network = NamespaceMode::Host;
+    }
+    w.volumes = mounts(spec)
+        .into_iter()
+        .map(|mut v| {
+            v.pointer = v
+                .pointer
+                .replacen("/HostConfig", "/TaskTemplate/ContainerSpec", 1);
+            v
+        })
+        .collect();
+    w.sysctls = spec
+        .get("Sysctls")
+        .map_entries()
+        .into_iter()
+        .map(|(k, v)| Sysctl {
+            name: k.to_string(),
+            value: v.as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    w
+}
+
+/// The privileges a plugin asks for at pull or upgrade (`[{"Name": "mount", "Value": [...]}]`),
+/// as the workload it would run: capabilities, host mounts, host networking, devices.
+fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
+    let mut w = Workload::new(kind.to_string(), String::new());
+    let mut c = Container::new(name.to_string(), ContainerKind::Container, String::new());
+    c.image = Some(image::parse(name)).filter(|_| !name.is_empty());
+    for (i, privilege) in body.as_array().iter().enumerate() {
+        let values: Vec<&str> = privilege.get("Value").strings().collect();
+        match privilege.get("Name").as_str().unwrap_or_default() {
+            "capabilities" => c
+                .capabilities_add
+                .extend(values.iter().map(|v| capability(v))),
+            "network" if values.iter().any(|v| v.eq_ignore_ascii_case("host")) => {
+                w.namespaces.network = NamespaceMode::Host;
+            }
+            "host pid namespace" | "host-pid" if values.contains(&"true") => {
+                w.namespaces.pid = NamespaceMode::Host;
+            }
+            "mount" => w.volumes.extend(values.iter().map(|path| Volume {
+                name: String::new(),
+                kind: VolumeKind::HostPath,
+                source: "bind".into(),
+                host_path: Some(host_path(path)),
+                read_only: false,
+                pointer: format!("/{i}"),
+            })),
+            "device" => c.devices.extend(values.iter().map(|path| Device {
+                host_path: path.to_string(),
+                container_path: path.to_string(),
+                permissions: "rwm".into(),
+            })),
+            "allow-all-devices" if values.contains(&"true") => c.devices.push(Device {
+                host_path: "*".into(),
+                container_path: "*".into(),
+                permissions: "rwm".into(),
+            }),
+            _ => {}
+        }
+    }
+    w.containers.push(c);
     w
 }
 
@@ -680,5 +836,54 @@ mod tests {
             .map(|s| s.normalized.as_str())
             .collect();
         assert_eq!(caps, ["NET_ADMIN", "NET_RAW"]);
+    }
+
+    #[test]
+    fn services_and_plugins_are_workloads_too() {
+        let body = r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"nginx:1.25","CapabilityAdd":["CAP_SYS_ADMIN"],
+            "Mounts":[{"Type":"bind","Source":"/var/run/docker.sock","Target":"/s"}]},"Networks":[{"Target":"host"}]}}"#;
+        let req = normalize(&authz("POST", "/v1.43/services/create", Some(body))).unwrap();
+        let w = req.workload.unwrap();
+        assert_eq!(w.containers[0].capabilities_add[0].normalized, "SYS_ADMIN");
+        assert_eq!(w.namespaces.network, NamespaceMode::Host);
+        assert_eq!(
+            w.volumes[0].host_path.as_ref().unwrap().normalized,
+            "/var/run/docker.sock"
+        );
+        assert_eq!(w.volumes[0].pointer, "/TaskTemplate/ContainerSpec/Mounts/0");
+
+        let privileges = r#"[{"Name":"network","Value":["host"]},{"Name":"mount","Value":["/var/lib/docker"]},{"Name":"capabilities","Value":["CAP_SYS_ADMIN"]}]"#;
+        let req = normalize(&authz(
+            "POST",
+            "/v1.43/plugins/pull?remote=vieux/sshfs:latest&name=sshfs",
+            Some(privileges),
+        ))
+        .unwrap();
+        let w = req.workload.unwrap();
+        assert_eq!(w.namespaces.network, NamespaceMode::Host);
+        assert_eq!(
+            w.volumes[0].host_path.as_ref().unwrap().normalized,
+            "/var/lib/docker"
+        );
+        assert_eq!(w.containers[0].capabilities_add[0].normalized, "SYS_ADMIN");
+        assert_eq!(
+            w.containers[0].image.as_ref().unwrap().repository,
+            "vieux/sshfs"
+        );
+    }
+
+    #[test]
+    fn update_reads_resources() {
+        let req = normalize(&authz(
+            "POST",
+            "/v1.43/containers/web/update",
+            Some(r#"{"Memory":1048576,"PidsLimit":-1}"#),
+        ))
+        .unwrap();
+        let c = &req.workload.unwrap().containers[0];
+        assert_eq!(
+            (c.resources.memory_limit_bytes, c.resources.pids_limit),
+            (Some(1048576), Some(-1))
+        );
     }
 }

@@ -33,6 +33,9 @@ fn pod_pointers(kind: &str) -> Option<(&'static str, &'static str)> {
 
 /// The workload of an object of `kind`, or `None` for kinds that run no containers.
 pub fn normalize(kind: &str, object: &Value) -> Option<Workload> {
+    if matches!(kind, "PodExecOptions" | "PodAttachOptions") {
+        return Some(exec(kind, object));
+    }
     let (spec_pointer, meta_pointer) = pod_pointers(kind)?;
     let spec = object.pointer(spec_pointer)?;
     let empty = Value::Null;
@@ -99,6 +102,21 @@ pub fn normalize(kind: &str, object: &Value) -> Option<Workload> {
         .collect();
     workload.runtime_class = spec["runtimeClassName"].as_str().map(str::to_string);
     Some(workload)
+}
+
+/// `kubectl exec` / `attach` (CONNECT on `pods/exec`, `pods/attach`): a process in a running
+/// container, decided like `docker exec`. The options name the container; the command is in
+/// the raw object.
+fn exec(kind: &str, options: &Value) -> Workload {
+    let mut workload = Workload::new(kind.to_string(), String::new());
+    let name = options["container"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    workload
+        .containers
+        .push(Container::new(name, ContainerKind::Exec, String::new()));
+    workload
 }
 
 fn container(
@@ -335,6 +353,17 @@ mod tests {
         assert_eq!(data.host_path.as_ref().unwrap().normalized, "/srv/data");
         assert!(data.read_only);
         assert_eq!(w.volumes[1].source, "emptyDir");
+    }
+
+    #[test]
+    fn exec_is_a_process_in_a_container() {
+        let options = json!({"kind": "PodExecOptions", "apiVersion": "v1", "container": "app", "command": ["sh"], "stdin": true, "tty": true});
+        let w = normalize("PodExecOptions", &options).unwrap();
+        assert_eq!(w.containers.len(), 1);
+        assert_eq!(
+            (w.containers[0].name.as_str(), w.containers[0].kind),
+            ("app", ContainerKind::Exec)
+        );
     }
 
     #[test]

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# What the authorization plugin adds to Docker API calls: N container creates (and N
+# `docker run --rm`) against a dockerd without the plugin, then against one that consults
+# Portcullis with the default policy set. Needs root, dockerd (docker.io) and busybox-static.
+#
+#   tests/load/docker-latency.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n=${1:-200}
+cargo build --release -q -p portcullis
+work=$(mktemp -d /tmp/pcl.XXXX)
+name="portcullis-latency-$$"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    sleep 2
+    rm -f "/etc/docker/plugins/$name.spec"
+    umount -R "$work"/data* 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/rootfs/bin" /etc/docker/plugins
+cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
+ln -s busybox "$work/rootfs/bin/true"
+
+XDG_CACHE_HOME="$work/cache" ./target/release/portcullis serve --address 127.0.0.1:0 \
+    --docker-socket "$work/plugin.sock" --audit-file "$work/audit.log" 2>"$work/plugin.log" &
+pids+=($!)
+while [ ! -S "$work/plugin.sock" ]; do sleep 0.1; done
+echo "unix://$work/plugin.sock" > "/etc/docker/plugins/$name.spec"
+
+start_dockerd() { # $1 = tag, rest = extra flags
+    local tag=$1; shift
+    dockerd --data-root "$work/data-$tag" --exec-root "$work/exec-$tag" -H "unix://$work/$tag.sock" \
+        --pidfile "$work/$tag.pid" --iptables=false --ip6tables=false --bridge=none "$@" \
+        >"$work/dockerd-$tag.log" 2>&1 &
+    pids+=($!)
+    until DOCKER_HOST="unix://$work/$tag.sock" docker version >/dev/null 2>&1; do sleep 0.2; done
+    tar -C "$work/rootfs" -c . | DOCKER_HOST="unix://$work/$tag.sock" docker import - tiny:1 >/dev/null
+}
+
+measure() { # $1 = tag
+    local sock="$work/$1.sock" body='{"Image":"tiny:1","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}'
+    local t0 t1
+    t0=$(date +%s%N)
+    for _ in $(seq "$n"); do
+        curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' -d "$body" \
+            http://d/v1.41/containers/create >/dev/null
+    done
+    t1=$(date +%s%N)
+    echo "$1: $n creates, $(( (t1 - t0) / n / 1000 )) µs each (curl, sequential)"
+    t0=$(date +%s%N)
+    for _ in $(seq 20); do
+        DOCKER_HOST="unix://$sock" docker run --rm --network none tiny:1 true >/dev/null
+    done
+    t1=$(date +%s%N)
+    echo "$1: 20 docker run --rm, $(( (t1 - t0) / 20 / 1000000 )) ms each"
+}
+
+start_dockerd plain
+measure plain
+start_dockerd authz "--authorization-plugin=$name"
+measure authz
+echo "audit lines written by the plugin: $(wc -l < "$work/audit.log")"
