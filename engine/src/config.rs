@@ -74,6 +74,10 @@ pub struct ServerConfig {
     pub shutdown_timeout_seconds: u64,
     /// Serve the Docker authorization plugin protocol on this unix socket.
     pub docker_socket: Option<PathBuf>,
+    /// Also serve the Docker plugin protocol over TLS on this address, for daemons on other
+    /// hosts (their plugin spec is a `.json` file with `Addr: "https://..."` and a `TLSConfig`).
+    /// Uses the webhook's certificate.
+    pub docker_address: Option<SocketAddr>,
     /// The name dockerd knows the plugin by (`--authorization-plugin=NAME`), which the
     /// Docker API may not disable or remove. Default: the socket's file name without `.sock`.
     pub docker_plugin_name: Option<String>,
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 3 << 20,
             shutdown_timeout_seconds: 25,
             docker_socket: None,
+            docker_address: None,
             docker_plugin_name: None,
         }
     }

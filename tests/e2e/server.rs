@@ -342,3 +342,50 @@ async fn pss_fixtures_over_https() {
     println!("PSS fixtures decided over HTTPS as PSA decides them: {decided} of {decided}");
     assert!(decided >= 30);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_docker_plugin_protocol_over_tls_for_remote_daemons() {
+    let server = Server::start_full(
+        crate::support::DEFAULT_POLICIES,
+        "  dockerAddress: 127.0.0.1:0\n",
+        None,
+    );
+    let line = server.wait_for_log("docker authorization plugin listening (HTTPS)", 0);
+    let log: Value = serde_json::from_str(&line).unwrap();
+    let mut client = server.client();
+    client.address = log["fields"]["address"].as_str().unwrap().parse().unwrap();
+
+    let r = client
+        .request("POST", "/Plugin.Activate", None, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(r.json(), json!({"Implements": ["authz"]}));
+    let sample = crate::support::shared("conformance/docker-authz/requests/run_pid_host.json");
+    let sample: Value = serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
+    let r = client
+        .request(
+            "POST",
+            "/AuthZPlugin.AuthZReq",
+            None,
+            sample["authz_request"].to_string().into_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = r.json();
+    assert_eq!(answer["Allow"], false);
+    assert!(
+        answer["Msg"].as_str().unwrap().contains("PidMode=host"),
+        "{answer}"
+    );
+    let r = client
+        .request("POST", "/AuthZPlugin.AuthZReq", None, b"not json".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["Err"]
+            .as_str()
+            .unwrap()
+            .starts_with("not an authorization request")
+    );
+}

@@ -92,13 +92,18 @@ impl Server {
 
     /// As [`Server::start`]; with a kubeconfig, namespace labels come from that cluster.
     pub fn start_with_kubeconfig(config: &str, kubeconfig: Option<&Path>) -> Server {
+        Server::start_full(config, "", kubeconfig)
+    }
+
+    /// As [`Server::start`], with more lines for the config's `server:` block.
+    pub fn start_full(config: &str, server_lines: &str, kubeconfig: Option<&Path>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new();
         let (cert, key) = ca.issue(dir.path(), "first");
         let config_path = dir.path().join("portcullis.yaml");
         let audit = dir.path().join("audit.log");
         let full = format!(
-            "{config}\nserver:\n  address: 127.0.0.1:0\n  tls:\n    certFile: {}\n    keyFile: {}\naudit:\n  file: {}\n  stdout: false\n  maxSizeMiB: 1\n  maxFiles: 50\nruntime:\n  cacheDir: {}\n  maxConcurrentInstances: 16\n",
+            "{config}\nserver:\n{server_lines}  address: 127.0.0.1:0\n  tls:\n    certFile: {}\n    keyFile: {}\naudit:\n  file: {}\n  stdout: false\n  maxSizeMiB: 1\n  maxFiles: 50\nruntime:\n  cacheDir: {}\n  maxConcurrentInstances: 16\n",
             cert.display(),
             key.display(),
             audit.display(),

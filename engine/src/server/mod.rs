@@ -169,16 +169,36 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         let _ = tx.send(address);
     }
     let tls_acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(cert));
+    let mut docker_tcp = None;
+    if let Some(address) = config.server.docker_address {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind {
+                address: address.to_string(),
+                source,
+            })?;
+        tracing::info!(address = %listener.local_addr().unwrap_or(address), "docker authorization plugin listening (HTTPS)");
+        docker_tcp = Some(listener);
+    }
     let webhook = webhook::router(state.clone());
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(accept_tls(
         listener,
-        tls_acceptor,
+        tls_acceptor.clone(),
         webhook,
         stop_rx.clone(),
         graceful.clone(),
     ));
 
+    if let Some(listener) = docker_tcp {
+        tasks.spawn(accept_tls(
+            listener,
+            tls_acceptor.clone(),
+            docker::router(state.clone()),
+            stop_rx.clone(),
+            graceful.clone(),
+        ));
+    }
     if let Some(socket) = &config.server.docker_socket {
         let _ = std::fs::remove_file(socket);
         if let Some(dir) = socket.parent() {
