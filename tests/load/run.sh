@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Load run of the webhook from a second process: wrk over HTTPS with keep-alive, posting a
 # realistic Pod review (4.5 KB, two containers and an init container) to /validate with the
-# default policy set. Needs wrk (apt-get install wrk). Figures go to docs/performance.md.
+# default policy set. Needs wrk (apt-get install wrk) and, for a fixed rate, oha (cargo install
+# oha). Figures go to docs/performance.md.
 #
 #   tests/load/run.sh [DURATION] [CONNECTIONS] [RATE]
 #
-# Without RATE, wrk sends as fast as the server answers (throughput); RSS is read after.
+# Without RATE, wrk sends as fast as the server answers (throughput); with RATE, oha holds
+# that many requests per second (latency at a fixed load). RSS is read before and after.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-20s}
@@ -23,6 +25,14 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 echo "after start-up: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
-wrk -t2 -c"$connections" -d"$duration" -s tests/load/review.lua https://127.0.0.1:18443/validate
+if [ -n "${3:-}" ]; then
+    # Fixed rate, latency corrected for coordinated omission: oha (cargo install oha).
+    command -v oha >/dev/null || { echo "oha is not installed: cargo install oha" >&2; exit 1; }
+    oha --no-tui -z "$duration" -c "$connections" -q "$3" --latency-correction -m POST \
+        -T application/json -D tests/load/pod-review.json --cacert "$work/cache/portcullis/ca.pem" \
+        https://localhost:18443/validate | sed -n '/Summary/,/Requests\/sec/p;/Response time distribution/,/^$/p;/Status code distribution/,/^$/p;/Error distribution/,/^$/p'
+else
+    wrk -t2 -c"$connections" -d"$duration" -s tests/load/review.lua https://127.0.0.1:18443/validate
+fi
 echo "after the run: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "audit lines: $(wc -l < "$work/audit.log")"
