@@ -259,13 +259,17 @@ async fn namespace_labels(config: &Config) -> (Arc<dyn NamespaceLabels>, Option<
         NamespaceLabelsSource::Off => {
             "namespace labels are off (kubernetes.namespaceLabels)".to_string()
         }
-        NamespaceLabelsSource::Auto => match crate::kubernetes::namespaces::connect().await {
-            Ok(cache) => {
-                tracing::info!("watching namespace labels for namespaceSelector rules");
-                return (cache, None);
+        NamespaceLabelsSource::Auto => {
+            let connect = crate::kubernetes::namespaces::connect();
+            match tokio::time::timeout(Duration::from_secs(15), connect).await {
+                Ok(Ok(cache)) => {
+                    tracing::info!("watching namespace labels for namespaceSelector rules");
+                    return (cache, None);
+                }
+                Ok(Err(e)) => format!("no cluster reachable ({e})"),
+                Err(_) => "no cluster reachable (no answer within 15 s)".to_string(),
             }
-            Err(e) => format!("no cluster reachable ({e})"),
-        },
+        }
     };
     let note = format!("{why}: policies with a namespaceSelector cannot match");
     tracing::warn!("{note}");
@@ -395,12 +399,12 @@ async fn reload_loop(state: Arc<AppState>, path: Option<PathBuf>, mut stop: watc
 /// set they started with.
 async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
     let runtime = state.runtime.clone();
-    let loaded = state
-        .on_pool(move || -> Result<PolicySet, String> {
-            let config = Config::load(&path).map_err(|e| e.to_string())?;
-            PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())
-        })
-        .await;
+    // Compiling can take a second; keep it off the policy pool, which serves requests.
+    let loaded = tokio::task::spawn_blocking(move || -> Result<PolicySet, String> {
+        let config = Config::load(&path).map_err(|e| e.to_string())?;
+        PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())
+    })
+    .await;
     match loaded {
         Ok(Ok(set)) => {
             let names: Vec<String> = set
