@@ -13,6 +13,7 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-capabilities",
     "portcullis-policy-host-mounts",
     "portcullis-policy-registries",
+    "portcullis-policy-pss",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

@@ -7,39 +7,60 @@ macro_rules! component {
     };
 }
 
-/// `(name, component)` of every built-in policy.
-pub const BUILTINS: &[(&str, &[u8])] = &[
-    (
-        "privileged",
-        component!("portcullis_policy_privileged.wasm"),
-    ),
-    (
-        "host-namespaces",
-        component!("portcullis_policy_host_namespaces.wasm"),
-    ),
-    (
-        "capabilities",
-        component!("portcullis_policy_capabilities.wasm"),
-    ),
-    (
-        "host-mounts",
-        component!("portcullis_policy_host_mounts.wasm"),
-    ),
-    (
-        "registries",
-        component!("portcullis_policy_registries.wasm"),
-    ),
+/// A built-in policy: a component, and settings it starts from (the config's settings are
+/// laid over them), so one module can ship as several one-line policies.
+pub struct Builtin {
+    pub name: &'static str,
+    pub wasm: &'static [u8],
+    pub preset: &'static str,
+}
+
+const PSS: &[u8] = component!("portcullis_policy_pss.wasm");
+
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "privileged",
+        wasm: component!("portcullis_policy_privileged.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "host-namespaces",
+        wasm: component!("portcullis_policy_host_namespaces.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "capabilities",
+        wasm: component!("portcullis_policy_capabilities.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "host-mounts",
+        wasm: component!("portcullis_policy_host_mounts.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "registries",
+        wasm: component!("portcullis_policy_registries.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "pss-baseline",
+        wasm: PSS,
+        preset: r#"{"level":"baseline"}"#,
+    },
+    Builtin {
+        name: "pss-restricted",
+        wasm: PSS,
+        preset: r#"{"level":"restricted"}"#,
+    },
 ];
 
 pub const PREFIX: &str = "builtin:";
 
-pub fn find(name: &str) -> Option<&'static [u8]> {
-    BUILTINS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, wasm)| *wasm)
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
-    BUILTINS.iter().map(|(n, _)| *n)
+    BUILTINS.iter().map(|b| b.name)
 }

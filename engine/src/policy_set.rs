@@ -150,7 +150,7 @@ impl PolicySet {
     }
 
     pub fn load_with(runtime: Arc<Runtime>, config: &Config) -> Result<PolicySet, SetError> {
-        let sources: Vec<(&PolicyConfig, Vec<u8>)> = config
+        let sources: Vec<(&PolicyConfig, (Vec<u8>, Value))> = config
             .policies
             .iter()
             .map(|p| Ok((p, module_bytes(p, &config.base_dir)?)))
@@ -158,7 +158,7 @@ impl PolicySet {
 
         // Compile each distinct module once, in parallel; entries sharing a module share it.
         let mut distinct: HashMap<&[u8], &str> = HashMap::new();
-        for (p, bytes) in &sources {
+        for (p, (bytes, _)) in &sources {
             distinct.entry(bytes.as_slice()).or_insert(&p.name);
         }
         let compiled: HashMap<&[u8], PolicyModule> = distinct
@@ -167,13 +167,9 @@ impl PolicySet {
             .collect::<Result<_, LoadError>>()?;
 
         let mut policies = Vec::with_capacity(sources.len());
-        for (p, bytes) in &sources {
+        for (p, (bytes, preset)) in &sources {
             let module = compiled[bytes.as_slice()].clone();
-            let settings = if p.settings.is_null() {
-                "{}".to_string()
-            } else {
-                p.settings.to_string()
-            };
+            let settings = settings_text(preset, &p.settings);
             match module.validate_settings(&settings, p.limits()) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -293,25 +289,38 @@ impl PolicySet {
     }
 }
 
-fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<Vec<u8>, SetError> {
+/// The module's bytes and the settings it starts from (built-ins may preset some).
+fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<(Vec<u8>, Value), SetError> {
     if let Some(name) = p.module.strip_prefix(builtin::PREFIX) {
-        return builtin::find(name)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| SetError::UnknownBuiltin {
-                policy: p.name.clone(),
-                module: p.module.clone(),
-                known: builtin::names()
-                    .map(|n| format!("builtin:{n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+        let found = builtin::find(name).ok_or_else(|| SetError::UnknownBuiltin {
+            policy: p.name.clone(),
+            module: p.module.clone(),
+            known: builtin::names()
+                .map(|n| format!("builtin:{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        let preset = serde_json::from_str(found.preset).expect("built-in presets are JSON");
+        return Ok((found.wasm.to_vec(), preset));
     }
     let path = base.join(&p.module);
-    std::fs::read(&path).map_err(|source| SetError::ReadModule {
+    let bytes = std::fs::read(&path).map_err(|source| SetError::ReadModule {
         policy: p.name.clone(),
         path: path.display().to_string(),
         source,
-    })
+    })?;
+    Ok((bytes, Value::Object(Default::default())))
+}
+
+/// The config's settings laid over a built-in's preset.
+fn settings_text(preset: &Value, configured: &Value) -> String {
+    let mut merged = preset.clone();
+    if let (Some(into), Some(from)) = (merged.as_object_mut(), configured.as_object()) {
+        for (k, v) in from {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+    merged.to_string()
 }
 
 fn apply(object: &str, patch_text: &str) -> Result<Value, String> {

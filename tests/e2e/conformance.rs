@@ -201,3 +201,84 @@ fn docker_registry_samples_follow_an_allow_list() {
     .unwrap();
     assert_eq!(response["Allow"], true, "{response}");
 }
+
+/// The substring Pod Security Admission's own test harness expects in a denial, per check.
+fn psa_substring(check: &str) -> &str {
+    match check {
+        "appArmorProfile" => "forbidden AppArmor profile",
+        "capabilities_baseline" => "capabilities",
+        "capabilities_restricted" => "unrestricted capabilities",
+        "hostNamespaces" => "host namespaces",
+        "hostPathVolumes" => "hostPath",
+        "hostPorts" => "hostPort",
+        "hostProbesAndHostLifecycle" => "probe or lifecycle host",
+        "procMount" | "procMount_restricted" => "procMount",
+        "restrictedVolumes" => "restricted volume types",
+        "seLinuxOptions" => "seLinuxOptions",
+        "seccompProfile_baseline" | "seccompProfile_restricted" => "seccompProfile",
+        "sysctls" => "forbidden sysctl",
+        "windowsHostProcess" => "hostProcess",
+        other => other,
+    }
+}
+
+#[test]
+fn every_pss_fixture_is_decided_as_psa_decides_it_by_the_bundles() {
+    let dir = shared("conformance/pss");
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let mut mismatches = Vec::new();
+    let mut total = 0;
+    for level in ["baseline", "restricted"] {
+        let set = policy_set(&format!("policies:\n  - name: pss\n    module: builtin:pss-{level}\n    settings:\n      version: v1.37\n")).unwrap();
+        let mut decided = 0;
+        for entry in index["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["level"] == level)
+        {
+            let file = entry["file"].as_str().unwrap();
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let response = eval::evaluate(&set, Input::parse(&text).unwrap()).unwrap();
+            let allowed = response["response"]["allowed"].as_bool().unwrap();
+            total += 1;
+            if allowed != (entry["expect"] == "allow") {
+                mismatches.push(format!(
+                    "{file}: expected {}, got {response}",
+                    entry["expect"]
+                ));
+                continue;
+            }
+            if !allowed {
+                let message = response["response"]["status"]["message"].as_str().unwrap();
+                for check in entry["failing_checks_at_level"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                {
+                    if !message.contains(psa_substring(check)) {
+                        mismatches.push(format!(
+                            "{file}: message lacks {:?} for {check}: {message}",
+                            psa_substring(check)
+                        ));
+                    }
+                }
+            }
+            decided += 1;
+        }
+        println!("pss-{level}: {decided} fixtures decided as PSA decides them");
+    }
+    println!(
+        "PSS bundles: {} of {total} fixtures decided as PSA, every check named",
+        total - mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(total, 148);
+}

@@ -1,0 +1,171 @@
+//! `pss`: the Pod Security Standards, every check of a level, decided as Kubernetes' Pod
+//! Security Admission decides them (its checks as of v1.37, with their version history), and
+//! reported the way PSA reports them: `privileged (container "x" must not set
+//! securityContext.privileged=true)`.
+//!
+//! Shipped as `builtin:pss-baseline` and `builtin:pss-restricted` (this module with `level`
+//! preset). Kubernetes only: the standards are defined on pod specs.
+
+mod checks;
+
+use portcullis_sdk::prelude::*;
+
+/// The newest policy version this module knows; `latest` means it.
+pub const LATEST_MINOR: u32 = 37;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Privileged,
+    #[default]
+    Baseline,
+    Restricted,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub level: Level,
+    /// `latest` or `v1.N`, like PSA's `pod-security.kubernetes.io/enforce-version`.
+    pub version: Option<String>,
+}
+
+impl Settings {
+    pub fn minor(&self) -> Result<u32, String> {
+        parse_version(self.version.as_deref().unwrap_or("latest"))
+    }
+}
+
+pub fn parse_version(text: &str) -> Result<u32, String> {
+    if text == "latest" {
+        return Ok(LATEST_MINOR);
+    }
+    let minor = text
+        .strip_prefix("v1.")
+        .and_then(|m| m.parse::<u32>().ok())
+        .ok_or_else(|| {
+            format!("{text:?} is not a version: use \"latest\" or \"v1.N\", e.g. \"v1.30\"")
+        })?;
+    // Versions newer than this module knows are decided as the newest it knows, as PSA does.
+    Ok(minor.min(LATEST_MINOR))
+}
+
+pub struct Pss;
+
+impl Policy for Pss {
+    type Settings = Settings;
+    const NAME: &'static str = "pss";
+    const SOURCES: &'static [Source] = &[Source::Kubernetes];
+
+    fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
+        settings
+            .minor()
+            .map(|_| ())
+            .map_err(|message| SettingsError {
+                field: "version".into(),
+                message,
+            })
+    }
+
+    fn validate(request: &Request, settings: &Settings) -> Decision {
+        let Some(workload) = &request.workload else {
+            return Decision::allow();
+        };
+        if workload
+            .containers
+            .iter()
+            .all(|c| c.kind == ContainerKind::Exec)
+        {
+            return Decision::allow();
+        }
+        let minor = settings.minor().unwrap_or(LATEST_MINOR);
+        let object: portcullis_sdk::serde_json::Value =
+            portcullis_sdk::serde_json::from_str(&request.object).unwrap_or_default();
+        let spec = object
+            .pointer(&workload.pointer)
+            .cloned()
+            .unwrap_or_default();
+        let failures = checks::evaluate(settings.level, minor, workload, &spec);
+        if failures.is_empty() {
+            return Decision::allow();
+        }
+        let level = match settings.level {
+            Level::Privileged => "privileged",
+            Level::Baseline => "baseline",
+            Level::Restricted => "restricted",
+        };
+        let version =
+            if minor == LATEST_MINOR && settings.version.as_deref().is_none_or(|v| v == "latest") {
+                "latest".to_string()
+            } else {
+                format!("v1.{minor}")
+            };
+        let mut decision = Decision::deny(
+            failures
+                .into_iter()
+                .map(|f| portcullis_sdk::Reason {
+                    message: format!("{} ({})", f.check, f.details.join(", ")),
+                    field: f
+                        .field
+                        .map(|p| portcullis_sdk::pointer_to_path(&p))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        );
+        decision.message = format!("violates PodSecurity \"{level}:{version}\"");
+        decision
+    }
+}
+
+portcullis_sdk::policy!(Pss);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_sdk::testing::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("latest"), Ok(LATEST_MINOR));
+        assert_eq!(parse_version("v1.30"), Ok(30));
+        assert_eq!(
+            parse_version("v1.99"),
+            Ok(LATEST_MINOR),
+            "newer than known: decided as the newest"
+        );
+        assert!(parse_version("1.30").is_err());
+        let err = check_settings::<Pss>(r#"{"level":"restricted","version":"1.30"}"#).unwrap_err();
+        assert_eq!(err.field, "version");
+    }
+
+    #[test]
+    fn restricted_names_each_failing_check_like_psa() {
+        let mut c = container("app", "nginx");
+        c.privileged = Some(true);
+        let d = run::<Pss>(&pod(vec![c]), r#"{"level":"restricted"}"#).unwrap();
+        let checks: Vec<&str> = d
+            .reasons
+            .iter()
+            .map(|r| r.message.split(" (").next().unwrap())
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                "privileged",
+                "seccompProfile",
+                "runAsNonRoot != true",
+                "allowPrivilegeEscalation != false",
+                "unrestricted capabilities"
+            ]
+        );
+        assert_eq!(d.message, "violates PodSecurity \"restricted:latest\"");
+        assert!(
+            run::<Pss>(
+                &pod(vec![container("app", "nginx")]),
+                r#"{"level":"privileged"}"#
+            )
+            .unwrap()
+            .allowed
+        );
+    }
+}
