@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 pub use crate::audit::AuditConfig;
 use crate::matching::MatchRules;
-use crate::runtime::{Limits, MAX_MEMORY_LIMIT};
+use crate::runtime::{Limits, MAX_MEMORY_LIMIT, RuntimeOptions};
 
 /// The built-in default policy set; also shipped as `deploy/config/portcullis.yaml`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/config/portcullis.yaml");
@@ -210,6 +210,22 @@ pub enum FailurePolicy {
     Fail,
     /// Allow, with a warning (fail open).
     Ignore,
+}
+
+impl RuntimeConfig {
+    /// The runtime this config asks for.
+    pub fn options(&self) -> RuntimeOptions {
+        let mut options = RuntimeOptions::default();
+        if self.disable_cache {
+            options.cache_dir = None;
+        } else if let Some(dir) = &self.cache_dir {
+            options.cache_dir = Some(dir.clone());
+        }
+        if let Some(n) = self.max_concurrent_instances {
+            options.max_concurrent_instances = n;
+        }
+        options
+    }
 }
 
 impl PolicyConfig {

@@ -16,7 +16,7 @@ use crate::builtin;
 use crate::config::{Config, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
-use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime, RuntimeOptions};
+use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -136,15 +136,7 @@ pub struct PolicySet {
 impl PolicySet {
     /// Builds the runtime the config asks for and loads every policy.
     pub fn load(config: &Config) -> Result<PolicySet, SetError> {
-        let mut options = RuntimeOptions::default();
-        if config.runtime.disable_cache {
-            options.cache_dir = None;
-        } else if let Some(dir) = &config.runtime.cache_dir {
-            options.cache_dir = Some(dir.clone());
-        }
-        if let Some(n) = config.runtime.max_concurrent_instances {
-            options.max_concurrent_instances = n;
-        }
+        let options = config.runtime.options();
         let runtime = Arc::new(Runtime::new(&options)?);
         PolicySet::load_with(runtime, config)
     }

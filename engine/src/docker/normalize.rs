@@ -203,17 +203,7 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
     security_opts(&mut c, hc.get("SecurityOpt").strings());
     c.read_only_root_filesystem = hc.get("ReadonlyRootfs").as_bool();
     c.ports = ports(config, hc);
-    c.resources.memory_limit_bytes = hc
-        .get("Memory")
-        .as_i64()
-        .filter(|&m| m > 0)
-        .map(|m| m as u64);
-    c.resources.cpu_limit_millis = hc
-        .get("NanoCpus")
-        .as_i64()
-        .filter(|&n| n > 0)
-        .map(|n| (n as u64).div_ceil(1_000_000));
-    c.resources.pids_limit = hc.get("PidsLimit").as_i64().filter(|&p| p != 0);
+    set_resources(&mut c, hc);
     c.devices = hc
         .get("Devices")
         .as_array()
@@ -274,17 +264,26 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
 
 /// `Memory`, `NanoCpus` and `PidsLimit` of a HostConfig or an update body.
 fn set_resources(c: &mut Container, hc: &GoJson) {
-    c.resources.memory_limit_bytes = hc
-        .get("Memory")
-        .as_i64()
-        .filter(|&m| m > 0)
-        .map(|m| m as u64);
-    c.resources.cpu_limit_millis = hc
-        .get("NanoCpus")
-        .as_i64()
-        .filter(|&n| n > 0)
-        .map(|n| (n as u64).div_ceil(1_000_000));
-    c.resources.pids_limit = hc.get("PidsLimit").as_i64().filter(|&p| p != 0);
+    c.resources = resources(hc, ["Memory", "NanoCpus", "PidsLimit"]);
+}
+
+/// Memory (bytes), CPUs (nano-CPUs, as millicores) and pids limits under the given names;
+/// zero means unlimited for the first two.
+fn resources(from: &GoJson, [memory, cpus, pids]: [&str; 3]) -> crate::abi::Resources {
+    crate::abi::Resources {
+        memory_limit_bytes: from
+            .get(memory)
+            .as_i64()
+            .filter(|&m| m > 0)
+            .map(|m| m as u64),
+        cpu_limit_millis: from
+            .get(cpus)
+            .as_i64()
+            .filter(|&n| n > 0)
+            .map(|n| (n as u64).div_ceil(1_000_000)),
+        pids_limit: from.get(pids).as_i64().filter(|&p| p != 0),
+        ..Default::default()
+    }
 }
 
 /// A swarm service's task: `TaskTemplate.ContainerSpec`, its resources, networks and
@@ -312,18 +311,10 @@ fn service_workload(route: &Route, body: &GoJson) -> Workload {
         .map(capability)
         .collect();
     c.read_only_root_filesystem = spec.get("ReadOnly").as_bool();
-    let limits = task.get("Resources").get("Limits");
-    c.resources.memory_limit_bytes = limits
-        .get("MemoryBytes")
-        .as_i64()
-        .filter(|&m| m > 0)
-        .map(|m| m as u64);
-    c.resources.cpu_limit_millis = limits
-        .get("NanoCPUs")
-        .as_i64()
-        .filter(|&n| n > 0)
-        .map(|n| (n as u64).div_ceil(1_000_000));
-    c.resources.pids_limit = limits.get("Pids").as_i64().filter(|&p| p != 0);
+    c.resources = resources(
+        task.get("Resources").get("Limits"),
+        ["MemoryBytes", "NanoCPUs", "Pids"],
+    );
     c.ports = body
         .get("EndpointSpec")
         .get("Ports")

@@ -31,7 +31,7 @@ use crate::config::{Config, NamespaceLabelsSource};
 use crate::matching::{NamespaceLabels, NoCluster};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::policy_set::PolicySet;
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::Runtime;
 use state::AppState;
 
 /// How often certificate and config files are checked for changes.
@@ -63,22 +63,9 @@ pub enum ServeError {
     Audit(std::io::Error),
 }
 
-fn runtime_options(config: &Config) -> RuntimeOptions {
-    let mut options = RuntimeOptions::default();
-    if config.runtime.disable_cache {
-        options.cache_dir = None;
-    } else if let Some(dir) = &config.runtime.cache_dir {
-        options.cache_dir = Some(dir.clone());
-    }
-    if let Some(n) = config.runtime.max_concurrent_instances {
-        options.max_concurrent_instances = n;
-    }
-    options
-}
-
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
-    let runtime = Arc::new(Runtime::new(&runtime_options(&config))?);
+    let runtime = Arc::new(Runtime::new(&config.runtime.options())?);
     let policies = {
         let runtime = runtime.clone();
         let config = config.clone();

@@ -49,6 +49,7 @@ mod decision;
 mod field;
 pub mod path;
 mod settings;
+pub mod standards;
 pub mod testing;
 
 pub use bindings::portcullis::policy::types::{

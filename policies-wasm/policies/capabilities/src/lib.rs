@@ -9,23 +9,6 @@
 
 use portcullis_sdk::prelude::*;
 
-/// Pod Security Standards baseline: the capabilities containers may add.
-pub const BASELINE: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
-
 #[derive(Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
@@ -41,7 +24,10 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            allowed_capabilities: BASELINE.iter().map(|c| c.to_string()).collect(),
+            allowed_capabilities: portcullis_sdk::standards::PSS_BASELINE_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             required_drop_capabilities: Vec::new(),
             add_drop_all: false,
         }

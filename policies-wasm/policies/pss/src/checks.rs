@@ -18,22 +18,6 @@ pub struct Failure {
     pub field: Option<String>,
 }
 
-const BASELINE_CAPABILITIES: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
-
 const RESTRICTED_VOLUMES: &[&str] = &[
     "configMap",
     "csi",
@@ -153,7 +137,8 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
         let mut d = Vec::new();
         for x in &containers {
             for cap in &x.capabilities_add {
-                if !BASELINE_CAPABILITIES.contains(&cap.raw.as_str()) {
+                if !portcullis_sdk::standards::PSS_BASELINE_CAPABILITIES.contains(&cap.raw.as_str())
+                {
                     d.push((format!("{}/securityContext/capabilities/add", x.pointer), format!("container {:?} must not include {:?} in securityContext.capabilities.add", x.name, cap.raw)));
                 }
             }
