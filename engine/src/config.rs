@@ -45,6 +45,9 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// Pod Security Standards levels chosen per namespace by its labels, as PSA does.
+    #[serde(default)]
+    pub pod_security: PodSecurityConfig,
     /// Directory that relative module paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -131,6 +134,31 @@ pub struct KubernetesConfig {
     /// Watch namespace labels from the API server (in-cluster service account or
     /// `KUBECONFIG`) for `namespaceSelector` rules. Without a cluster, selectors cannot match.
     pub namespace_labels: NamespaceLabelsSource,
+}
+
+/// Per-namespace Pod Security levels: a namespace labelled `portcullis.dev/enforce: restricted`
+/// (and/or `warn`, `audit`, each with an optional `-version: v1.N`) has its pods checked at
+/// that level in that mode, like Pod Security Admission's own labels, which can be accepted
+/// too so a cluster can switch without relabelling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct PodSecurityConfig {
+    pub enabled: bool,
+    /// The label prefix: `<prefix>/enforce`, `<prefix>/enforce-version`, `/warn`, `/audit`.
+    pub label_prefix: String,
+    /// Also read `pod-security.kubernetes.io/*` labels (ours win where both are set).
+    #[serde(rename = "acceptPodSecurityAdmissionLabels")]
+    pub accept_psa_labels: bool,
+}
+
+impl Default for PodSecurityConfig {
+    fn default() -> Self {
+        PodSecurityConfig {
+            enabled: false,
+            label_prefix: "portcullis.dev".into(),
+            accept_psa_labels: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::abi::{Request, Source};
 use crate::builtin;
-use crate::config::{Config, PolicyConfig};
+use crate::config::{Config, FailurePolicy, Mode, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
 use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime};
@@ -130,6 +130,8 @@ impl Selection<'_> {
 
 pub struct PolicySet {
     policies: Vec<LoadedPolicy>,
+    /// The Pod Security Standards module, when levels come from namespace labels.
+    pod_security: Option<(PodSecurityConfig, PolicyModule)>,
     _runtime: Arc<Runtime>,
 }
 
@@ -184,7 +186,21 @@ impl PolicySet {
                 settings,
             });
         }
+        let pod_security = match config.pod_security.enabled {
+            true => {
+                let wasm = builtin::find("pss-restricted")
+                    .expect("the pss module is built in")
+                    .wasm;
+                let module = match compiled.get(wasm) {
+                    Some(m) => m.clone(),
+                    None => runtime.load("pod-security", wasm)?,
+                };
+                Some((config.pod_security.clone(), module))
+            }
+            false => None,
+        };
         Ok(PolicySet {
+            pod_security,
             policies,
             _runtime: runtime,
         })
@@ -277,8 +293,78 @@ impl PolicySet {
             let original: Value = serde_json::from_str(&request.object).unwrap_or(Value::Null);
             json_patch::diff(&original, &object)
         });
+        if selection.phase != Phase::Mutate
+            && let (Some(pod_security), Some(matcher)) = (&self.pod_security, selection.matching)
+        {
+            results.extend(namespace_levels(pod_security, request, matcher));
+        }
         decision::combine(results, patch)
     }
+}
+
+/// Runs the Pod Security Standards at the levels the request's namespace labels ask for.
+fn namespace_levels(
+    (config, module): &(PodSecurityConfig, PolicyModule),
+    request: &Request,
+    matcher: &Matcher<'_>,
+) -> Vec<PolicyResult> {
+    let Some(namespace) = matcher
+        .context
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    else {
+        return Vec::new();
+    };
+    if request.source != Source::Kubernetes
+        || request.workload.is_none()
+        || crate::matching::ALWAYS_EXCLUDED.contains(&namespace)
+        || matcher.own_namespace == Some(namespace)
+    {
+        return Vec::new();
+    }
+    let Some(labels) = matcher.namespaces.labels(namespace) else {
+        return Vec::new();
+    };
+    let mut results = Vec::new();
+    for (mode_name, mode) in [
+        ("enforce", Mode::Enforce),
+        ("warn", Mode::Warn),
+        ("audit", Mode::Audit),
+    ] {
+        let label = |suffix: &str| {
+            labels
+                .get(&format!("{}/{mode_name}{suffix}", config.label_prefix))
+                .or_else(|| {
+                    config
+                        .accept_psa_labels
+                        .then(|| {
+                            labels.get(&format!("pod-security.kubernetes.io/{mode_name}{suffix}"))
+                        })
+                        .flatten()
+                })
+        };
+        let Some(level) = label("") else { continue };
+        // An unknown level is decided as the strictest, as Pod Security Admission does.
+        let level = match level.as_str() {
+            "privileged" | "baseline" | "restricted" => level.as_str(),
+            _ => "restricted",
+        };
+        let version = label("-version")
+            .filter(|v| v.as_str() == "latest" || v.starts_with("v1."))
+            .map_or("latest", |v| v.as_str());
+        let settings = serde_json::json!({"level": level, "version": version}).to_string();
+        let started = Instant::now();
+        let outcome = module.validate(request, &settings, crate::runtime::Limits::default());
+        results.push(PolicyResult {
+            policy: format!("pod-security-{mode_name}"),
+            mode,
+            failure_policy: FailurePolicy::Fail,
+            outcome,
+            duration: started.elapsed(),
+        });
+    }
+    results
 }
 
 /// The module's bytes and the settings it starts from (built-ins may preset some).

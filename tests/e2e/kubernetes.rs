@@ -104,6 +104,9 @@ policies:
     match:
       namespaceSelector:
         matchLabels: {env: prod}
+podSecurity:
+  enabled: true
+  acceptPodSecurityAdmissionLabels: true
 "#;
 
 fn webhooks(port: u16, ca: &str, failure_policy: &str) -> String {
@@ -309,6 +312,84 @@ fn a_real_api_server_consults_portcullis() {
             .success()
     );
     retry_until("after removing the label", "sel-3", false);
+    // Pod Security levels per namespace, from our labels and from PSA's own.
+    let retry_pod = |what: &str, pod_name: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = cluster.kubectl(
+                &["apply", "--dry-run=server", "-f", "-"],
+                Some(&pod(pod_name, "", "busybox:1.36")),
+            );
+            if text(&out).contains(want) {
+                return text(&out);
+            }
+            assert!(Instant::now() < deadline, "{what}: {}", text(&out));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert!(
+        cluster
+            .kubectl(
+                &[
+                    "label",
+                    "namespace",
+                    "t1",
+                    "portcullis.dev/enforce=restricted",
+                    "portcullis.dev/enforce-version=v1.30"
+                ],
+                None
+            )
+            .status
+            .success()
+    );
+    let shown = retry_pod(
+        "enforce=restricted",
+        "pss-1",
+        "denied by portcullis: pod-security-enforce: seccompProfile",
+    );
+    // The drop-all mutation ran first, so the restricted capabilities check is satisfied.
+    assert!(shown.contains("runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true)"), "{shown}");
+    assert!(!shown.contains("unrestricted capabilities"), "{shown}");
+    assert!(
+        cluster
+            .kubectl(
+                &[
+                    "label",
+                    "namespace",
+                    "t1",
+                    "portcullis.dev/enforce-",
+                    "portcullis.dev/enforce-version-",
+                    "pod-security.kubernetes.io/warn=restricted"
+                ],
+                None
+            )
+            .status
+            .success()
+    );
+    let shown = retry_pod(
+        "PSA's warn label",
+        "pss-2",
+        "Warning: pod-security-warn: seccompProfile",
+    );
+    assert!(
+        shown.contains("created (server dry run)") || shown.contains("configured (server dry run)"),
+        "{shown}"
+    );
+    assert!(
+        cluster
+            .kubectl(
+                &[
+                    "label",
+                    "namespace",
+                    "t1",
+                    "pod-security.kubernetes.io/warn-"
+                ],
+                None
+            )
+            .status
+            .success()
+    );
+
     let ready = server.client();
     let ready = tokio::runtime::Runtime::new()
         .unwrap()
