@@ -14,6 +14,9 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-host-mounts",
     "portcullis-policy-registries",
     "portcullis-policy-pss",
+    "portcullis-policy-seccomp",
+    "portcullis-policy-privilege-escalation",
+    "portcullis-policy-read-only-root-fs",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

@@ -44,6 +44,21 @@ pub const BUILTINS: &[Builtin] = &[
         preset: "{}",
     },
     Builtin {
+        name: "seccomp",
+        wasm: component!("portcullis_policy_seccomp.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "privilege-escalation",
+        wasm: component!("portcullis_policy_privilege_escalation.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "read-only-root-fs",
+        wasm: component!("portcullis_policy_read_only_root_fs.wasm"),
+        preset: "{}",
+    },
+    Builtin {
         name: "pss-baseline",
         wasm: PSS,
         preset: r#"{"level":"baseline"}"#,

@@ -282,3 +282,45 @@ fn every_pss_fixture_is_decided_as_psa_decides_it_by_the_bundles() {
     );
     assert_eq!(total, 148);
 }
+
+#[test]
+fn docker_hardening_samples_follow_their_cis_findings() {
+    // seccomp (5.22), read-only root filesystem (5.13) and no-new-privileges (5.26), judged
+    // against each create sample's own expectation and hardening gaps.
+    let set = policy_set(
+        "policies:\n  - name: seccomp\n    module: builtin:seccomp\n  - name: read-only-root-fs\n    module: builtin:read-only-root-fs\n  - name: privilege-escalation\n    module: builtin:privilege-escalation\n",
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (file, sample) in docker_samples() {
+        let Some(gaps) = sample["cis_hardening_gaps"].as_array() else {
+            continue;
+        };
+        let gaps: BTreeSet<&str> = gaps.iter().filter_map(Value::as_str).collect();
+        let expected = sample["expect_docker_cis"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<BTreeSet<_>>())
+            .unwrap_or_default();
+        let response = eval::evaluate(
+            &set,
+            Input::parse(&sample["authz_request"].to_string()).unwrap(),
+        )
+        .unwrap();
+        let msg = response["Msg"].as_str().unwrap_or_default();
+        for (control, policy) in [
+            ("5.22", "seccomp"),
+            ("5.13", "read-only-root-fs"),
+            ("5.26", "privilege-escalation"),
+        ] {
+            let violated = gaps.contains(control) || expected.contains(control);
+            assert_eq!(
+                msg.contains(&format!("{policy}:")),
+                violated,
+                "{file}: {control} ({policy}) expected {violated}: {msg}"
+            );
+        }
+        checked += 1;
+    }
+    println!("Docker create samples judged on 5.13, 5.22 and 5.26: {checked}");
+    assert!(checked >= 20, "{checked}");
+}
