@@ -17,6 +17,9 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-seccomp",
     "portcullis-policy-privilege-escalation",
     "portcullis-policy-read-only-root-fs",
+    "portcullis-policy-run-as-non-root",
+    "portcullis-policy-host-ports",
+    "portcullis-policy-resource-limits",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

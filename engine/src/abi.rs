@@ -37,6 +37,7 @@ impl Default for Resources {
             cpu_limit_millis: None,
             memory_request_bytes: None,
             cpu_request_millis: None,
+            cpu_shares: None,
             pids_limit: None,
         }
     }

@@ -59,6 +59,21 @@ pub const BUILTINS: &[Builtin] = &[
         preset: "{}",
     },
     Builtin {
+        name: "run-as-non-root",
+        wasm: component!("portcullis_policy_run_as_non_root.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "host-ports",
+        wasm: component!("portcullis_policy_host_ports.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "resource-limits",
+        wasm: component!("portcullis_policy_resource_limits.wasm"),
+        preset: "{}",
+    },
+    Builtin {
         name: "pss-baseline",
         wasm: PSS,
         preset: r#"{"level":"baseline"}"#,

@@ -270,17 +270,13 @@ fn set_resources(c: &mut Container, hc: &GoJson) {
 /// Memory (bytes), CPUs (nano-CPUs, as millicores) and pids limits under the given names;
 /// zero means unlimited for the first two.
 fn resources(from: &GoJson, [memory, cpus, pids]: [&str; 3]) -> crate::abi::Resources {
+    let positive = |key: &str| from.get(key).as_i64().filter(|&v| v > 0).map(|v| v as u64);
+    // `--cpus` arrives as NanoCpus; `--cpu-quota`/`--cpu-period` express the same limit.
+    let quota = positive("CpuQuota").map(|q| q * 1000 / positive("CpuPeriod").unwrap_or(100_000));
     crate::abi::Resources {
-        memory_limit_bytes: from
-            .get(memory)
-            .as_i64()
-            .filter(|&m| m > 0)
-            .map(|m| m as u64),
-        cpu_limit_millis: from
-            .get(cpus)
-            .as_i64()
-            .filter(|&n| n > 0)
-            .map(|n| (n as u64).div_ceil(1_000_000)),
+        memory_limit_bytes: positive(memory),
+        cpu_limit_millis: positive(cpus).map(|n| n.div_ceil(1_000_000)).or(quota),
+        cpu_shares: positive("CpuShares"),
         pids_limit: from.get(pids).as_i64().filter(|&p| p != 0),
         ..Default::default()
     }

@@ -182,6 +182,7 @@ fn container(
         cpu_limit_millis: quantity::from_json(&r["limits"]["cpu"], 1000),
         memory_request_bytes: quantity::from_json(&r["requests"]["memory"], 1),
         cpu_request_millis: quantity::from_json(&r["requests"]["cpu"], 1000),
+        cpu_shares: None,
         pids_limit: None,
     };
     out

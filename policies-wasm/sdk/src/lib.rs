@@ -167,6 +167,12 @@ impl Request {
         }
     }
 
+    /// A change to the limits of an existing container (`docker update`): it carries only what
+    /// it changes, so checks that require a setting to be present do not apply to it.
+    pub fn is_update(&self) -> bool {
+        self.source == Source::Docker && self.operation == "container-update"
+    }
+
     pub fn is_kubernetes(&self) -> bool {
         self.source == Source::Kubernetes
     }

@@ -147,6 +147,7 @@ pub fn container(name: &str, image: &str) -> Container {
             cpu_limit_millis: None,
             memory_request_bytes: None,
             cpu_request_millis: None,
+            cpu_shares: None,
             pids_limit: None,
         },
         devices: vec![],
