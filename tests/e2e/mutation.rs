@@ -53,3 +53,36 @@ fn patches_from_policies_not_allowed_to_mutate_are_errors() {
     );
     assert!(response.get("patch").is_none());
 }
+
+#[test]
+fn mutating_policies_compose_and_the_patch_is_the_difference_from_the_original() {
+    // Two mutators: the second sees the first one's result (drop ALL already there) and adds
+    // nothing; the response carries one patch for both, against the original object.
+    let set = policy_set(
+        "policies:\n  - name: first\n    module: builtin:capabilities\n    allowedToMutate: true\n    settings:\n      addDropAll: true\n  - name: second\n    module: builtin:capabilities\n    allowedToMutate: true\n    settings:\n      addDropAll: true\n      requiredDropCapabilities: [ALL]\n",
+    )
+    .unwrap();
+    let review = eval::evaluate(&set, Input::parse(POD).unwrap()).unwrap();
+    let response = &review["response"];
+    assert_eq!(response["allowed"], true, "{review}");
+    let patch: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(response["patch"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        patch.as_array().unwrap().len(),
+        2,
+        "one operation per container, not per policy: {patch}"
+    );
+    let mut pod: serde_json::Value = serde_json::from_str(POD).unwrap();
+    let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+    json_patch::patch(&mut pod, &patch).unwrap();
+    for c in pod["spec"]["containers"].as_array().unwrap() {
+        let drops = c["securityContext"]["capabilities"]["drop"]
+            .as_array()
+            .unwrap();
+        assert_eq!(drops.iter().filter(|d| *d == "ALL").count(), 1, "{c}");
+    }
+}
