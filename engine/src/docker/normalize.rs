@@ -239,15 +239,7 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
         .strings()
         .map(str::to_string)
         .collect();
-    w.sysctls = hc
-        .get("Sysctls")
-        .map_entries()
-        .into_iter()
-        .map(|(k, v)| Sysctl {
-            name: k.to_string(),
-            value: v.as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
+    w.sysctls = sysctls(hc);
     w.runtime_class = hc
         .get("Runtime")
         .as_str()
@@ -343,15 +335,7 @@ fn service_workload(route: &Route, body: &GoJson) -> Workload {
             v
         })
         .collect();
-    w.sysctls = spec
-        .get("Sysctls")
-        .map_entries()
-        .into_iter()
-        .map(|(k, v)| Sysctl {
-            name: k.to_string(),
-            value: v.as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
+    w.sysctls = sysctls(spec);
     w
 }
 
@@ -396,6 +380,18 @@ fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
     }
     w.containers.push(c);
     w
+}
+
+/// A `Sysctls` map (`{"net.ipv4.ip_forward": "1"}`).
+fn sysctls(from: &GoJson) -> Vec<Sysctl> {
+    from.get("Sysctls")
+        .map_entries()
+        .into_iter()
+        .map(|(k, v)| Sysctl {
+            name: k.to_string(),
+            value: v.as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
 }
 
 /// `host`, `container:<id>`, a private mode, or the daemon's default (empty).

@@ -167,6 +167,15 @@ impl Request {
         }
     }
 
+    /// The containers the request defines: those of a pod spec or a `docker run`, not exec
+    /// processes, and none for a `docker update` (which carries only what it changes). Checks
+    /// that require a setting to be present iterate these.
+    pub fn defined_containers(&self) -> impl Iterator<Item = &Container> {
+        let update = self.is_update();
+        self.containers()
+            .filter(move |c| !update && c.kind != ContainerKind::Exec)
+    }
+
     /// A change to the limits of an existing container (`docker update`): it carries only what
     /// it changes, so checks that require a setting to be present do not apply to it.
     pub fn is_update(&self) -> bool {

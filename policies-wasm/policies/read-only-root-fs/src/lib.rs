@@ -16,13 +16,7 @@ impl Policy for ReadOnlyRootFs {
 
     fn validate(request: &Request, _settings: &Settings) -> Decision {
         let mut findings = Findings::default();
-        if request.is_update() {
-            return findings.into_decision();
-        }
-        for c in request
-            .containers()
-            .filter(|c| c.kind != ContainerKind::Exec)
-        {
+        for c in request.defined_containers() {
             if c.read_only_root_filesystem == Some(true) {
                 continue;
             }

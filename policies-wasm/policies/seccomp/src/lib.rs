@@ -27,10 +27,7 @@ impl Policy for Seccomp {
             return Decision::allow();
         };
         let mut findings = Findings::default();
-        for c in request
-            .containers()
-            .filter(|c| c.kind != ContainerKind::Exec)
-        {
+        for c in request.defined_containers() {
             let effective: Option<&Profile> = c
                 .seccomp
                 .as_ref()
