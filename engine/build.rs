@@ -20,6 +20,9 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-run-as-non-root",
     "portcullis-policy-host-ports",
     "portcullis-policy-resource-limits",
+    "portcullis-policy-apparmor",
+    "portcullis-policy-selinux",
+    "portcullis-policy-devices",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

@@ -74,6 +74,21 @@ pub const BUILTINS: &[Builtin] = &[
         preset: "{}",
     },
     Builtin {
+        name: "apparmor",
+        wasm: component!("portcullis_policy_apparmor.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "selinux",
+        wasm: component!("portcullis_policy_selinux.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "devices",
+        wasm: component!("portcullis_policy_devices.wasm"),
+        preset: "{}",
+    },
+    Builtin {
         name: "pss-baseline",
         wasm: PSS,
         preset: r#"{"level":"baseline"}"#,

@@ -297,6 +297,9 @@ fn docker_samples_follow_their_cis_findings_control_by_control() {
         ("5.11", "resource-limits"),
         ("5.12", "resource-limits"),
         ("5.29", "resource-limits"),
+        ("5.2", "apparmor"),
+        ("5.3", "selinux"),
+        ("5.18", "devices"),
     ];
     let mut config = String::from("policies:\n");
     for policy in [
@@ -306,6 +309,9 @@ fn docker_samples_follow_their_cis_findings_control_by_control() {
         "run-as-non-root",
         "host-ports",
         "resource-limits",
+        "apparmor",
+        "selinux",
+        "devices",
     ] {
         config.push_str(&format!(
             "  - name: {policy}\n    module: builtin:{policy}\n"
@@ -352,7 +358,7 @@ fn docker_samples_follow_their_cis_findings_control_by_control() {
         checked += 1;
     }
     println!(
-        "Docker samples judged control by control on 5.8, 5.11-5.14, 5.22, 5.24, 5.26, 5.29: {checked}"
+        "Docker samples judged control by control on 5.2, 5.3, 5.8, 5.11-5.14, 5.18, 5.22, 5.24, 5.26, 5.29: {checked}"
     );
     assert!(checked >= 35, "{checked}");
 }

@@ -1,0 +1,74 @@
+//! `devices`: host devices given to containers (Docker `--device`; CIS 5.18). Only devices on
+//! the allowed list pass; a plugin asking for every device never does. Kubernetes pods get
+//! devices through device plugins and privileged mode, which other policies govern.
+
+use portcullis_sdk::prelude::*;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Host device paths that may be passed through, e.g. `/dev/fuse`.
+    pub allowed_devices: Vec<String>,
+}
+
+pub struct Devices;
+
+impl Policy for Devices {
+    type Settings = Settings;
+    const NAME: &'static str = "devices";
+
+    fn validate(request: &Request, settings: &Settings) -> Decision {
+        let mut findings = Findings::default();
+        for c in request.defined_containers() {
+            for d in &c.devices {
+                let path = portcullis_sdk::path::normalize(&d.host_path);
+                if d.host_path == "*"
+                    || !settings
+                        .allowed_devices
+                        .iter()
+                        .any(|a| portcullis_sdk::path::normalize(a) == path)
+                {
+                    let shown = if d.host_path == "*" {
+                        "every host device".to_string()
+                    } else {
+                        format!("host device {path}")
+                    };
+                    findings.deny(
+                        "HostConfig.Devices",
+                        format!("{shown} must not be passed to the container"),
+                    );
+                }
+            }
+        }
+        findings.into_decision()
+    }
+}
+
+portcullis_sdk::policy!(Devices);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_sdk::Device;
+    use portcullis_sdk::testing::*;
+
+    #[test]
+    fn only_allowed_devices() {
+        let mut c = container("", "alpine");
+        c.devices = vec![Device {
+            host_path: "/dev/../dev/sda".into(),
+            container_path: "/dev/sda".into(),
+            permissions: "rwm".into(),
+        }];
+        let d = run::<Devices>(&docker_create(c.clone()), "{}").unwrap();
+        assert_eq!(
+            d.reasons[0].message,
+            "host device /dev/sda must not be passed to the container"
+        );
+        assert!(
+            run::<Devices>(&docker_create(c), r#"{"allowedDevices":["/dev/sda"]}"#)
+                .unwrap()
+                .allowed
+        );
+    }
+}
