@@ -40,6 +40,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// An allowing verdict reached without running any policy (a call already made, say).
+    pub fn allow() -> Self {
+        Verdict {
+            allowed: true,
+            ..Verdict::deny("")
+        }
+    }
+
     /// A verdict reached without running any policy (an unreadable request, say).
     pub fn deny(message: impl Into<String>) -> Self {
         Verdict {

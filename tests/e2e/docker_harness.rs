@@ -2,13 +2,9 @@
 //! API socket and pid file, the plugin found through a spec file, and a tiny image imported
 //! from a busybox-static root filesystem (no registry is reachable).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use crate::support::workspace;
 
 /// Where dockerd looks for plugin spec files (the first of its search path).
 const SPEC_DIR: &str = "/etc/docker/plugins";
@@ -21,7 +17,7 @@ pub struct Dockerd {
     pub portcullis: Option<Child>,
     spec: PathBuf,
     /// The plugin's log, for failure messages.
-    pub plugin_log: Arc<Mutex<Vec<String>>>,
+    pub plugin_log: crate::support::Log,
 }
 
 fn require(binary: &str, package: &str) -> PathBuf {
@@ -68,23 +64,8 @@ impl Dockerd {
             ),
         )
         .unwrap();
-        let mut portcullis = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(&config_path)
-            .current_dir(workspace())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let plugin_log = Arc::new(Mutex::new(Vec::new()));
-        let sink = plugin_log.clone();
-        let stderr = portcullis.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (portcullis, plugin_log) =
+            crate::support::serve(Command::new(env!("CARGO_BIN_EXE_portcullis")), &config_path);
         wait_until("the plugin socket", Duration::from_secs(60), || {
             plugin_socket.exists()
         });

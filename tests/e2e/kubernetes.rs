@@ -69,6 +69,19 @@ impl Drop for Cluster {
     }
 }
 
+/// Retries `attempt` (the cluster applies configuration and labels asynchronously) until it
+/// returns `Ok`, for up to 30 seconds; then fails with `what` and the last answer.
+fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: {last}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -200,19 +213,14 @@ fn a_real_api_server_consults_portcullis() {
         "      image: busybox:1.36\n",
         "      image: busybox:1.36\n      securityContext:\n        privileged: true\n",
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("the webhook never answered", || {
         let out = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&privileged));
         if text(&out).contains("denied by portcullis") {
-            break;
+            Ok(())
+        } else {
+            Err(text(&out))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the webhook never answered: {}",
-            text(&out)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    });
 
     // A privileged Pod is refused with Portcullis' message.
     let out = cluster.apply(&privileged);
@@ -282,20 +290,22 @@ fn a_real_api_server_consults_portcullis() {
     assert!(out.status.success(), "{}", text(&out));
 
     // Namespace selectors follow real namespace labels, changed with kubectl.
+    let dry_run = |pod_name: &str| {
+        text(&cluster.kubectl(
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&pod(pod_name, "", "busybox:1.36")),
+        ))
+    };
     let retry_until = |what: &str, pod_name: &str, denied: bool| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = cluster.kubectl(
-                &["apply", "--dry-run=server", "-f", "-"],
-                Some(&pod(pod_name, "", "busybox:1.36")),
-            );
-            let refused = text(&out).contains("prod-registries: container \"c\" image \"busybox:1.36\" comes from docker.io/library/busybox");
+        eventually(what, || {
+            let shown = dry_run(pod_name);
+            let refused = shown.contains("prod-registries: container \"c\" image \"busybox:1.36\" comes from docker.io/library/busybox");
             if refused == denied {
-                return;
+                Ok(())
+            } else {
+                Err(shown)
             }
-            assert!(Instant::now() < deadline, "{what}: {}", text(&out));
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        })
     };
     retry_until("unlabelled namespace", "sel-1", false);
     assert!(
@@ -314,18 +324,14 @@ fn a_real_api_server_consults_portcullis() {
     retry_until("after removing the label", "sel-3", false);
     // Pod Security levels per namespace, from our labels and from PSA's own.
     let retry_pod = |what: &str, pod_name: &str, want: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = cluster.kubectl(
-                &["apply", "--dry-run=server", "-f", "-"],
-                Some(&pod(pod_name, "", "busybox:1.36")),
-            );
-            if text(&out).contains(want) {
-                return text(&out);
+        eventually(what, || {
+            let shown = dry_run(pod_name);
+            if shown.contains(want) {
+                Ok(shown)
+            } else {
+                Err(shown)
             }
-            assert!(Instant::now() < deadline, "{what}: {}", text(&out));
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        })
     };
     assert!(
         cluster
@@ -425,17 +431,12 @@ fn a_real_api_server_consults_portcullis() {
     );
     let out = cluster.apply(&webhooks(port, "unused", "Ignore"));
     assert!(out.status.success(), "{}", text(&out));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("failurePolicy Ignore never took effect", || {
         let out = cluster.apply(&pod("while-down", "", "busybox:1.36"));
         if out.status.success() {
-            break;
+            Ok(())
+        } else {
+            Err(text(&out))
         }
-        assert!(
-            Instant::now() < deadline,
-            "failurePolicy Ignore never took effect: {}",
-            text(&out)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    });
 }

@@ -1,18 +1,14 @@
 //! A real `portcullis serve` process on an ephemeral port, with a test CA, and a real TLS
 //! client that verifies the chain against that CA.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use rustls_pki_types::{CertificateDer, ServerName};
-
-use crate::support::workspace;
 
 /// A CA that signs serving certificates for `localhost` and 127.0.0.1.
 pub struct TestCa {
@@ -80,7 +76,7 @@ pub struct Server {
     pub address: SocketAddr,
     pub dir: tempfile::TempDir,
     pub ca: TestCa,
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub log: crate::support::Log,
 }
 
 impl Server {
@@ -119,42 +115,10 @@ impl Server {
         if let Some(kubeconfig) = kubeconfig {
             command.env("KUBECONFIG", kubeconfig);
         }
-        let mut child = command
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(&config_path)
-            .current_dir(workspace())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && v["fields"]["message"] == "kubernetes webhook listening (HTTPS)"
-                {
-                    let address = v["fields"]["address"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<SocketAddr>()
-                        .unwrap();
-                    let _ = tx.send(address);
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "server did not start listening; its log:\n{}",
-                    log.lock().unwrap().join("\n")
-                )
-            });
+        let (child, log) = crate::support::serve(command, &config_path);
+        let line = crate::support::wait_for_log(&log, "kubernetes webhook listening (HTTPS)", 0);
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let address: SocketAddr = line["fields"]["address"].as_str().unwrap().parse().unwrap();
         Server {
             child,
             address,
@@ -203,25 +167,7 @@ impl Server {
 
     /// Waits for a log line containing `needle`, after `from` lines.
     pub fn wait_for_log(&self, needle: &str, from: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(line) = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .skip(from)
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?}; log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::support::wait_for_log(&self.log, needle, from)
     }
 
     pub fn log_len(&self) -> usize {

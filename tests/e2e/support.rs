@@ -89,3 +89,55 @@ pub fn stdout_json(output: &Output) -> serde_json::Value {
 
 /// The built-in default policies, as config text.
 pub const DEFAULT_POLICIES: &str = portcullis::config::DEFAULT_CONFIG;
+
+/// The log lines a process writes to stderr, collected as they come.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts `portcullis serve --log-format json --config CONFIG` from `command` (which may carry
+/// environment), collecting its stderr.
+pub fn serve(mut command: Command, config: &Path) -> (std::process::Child, Log) {
+    use std::io::BufRead;
+    let mut child = command
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .current_dir(workspace())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run portcullis serve");
+    let log = Log::default();
+    let sink = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, log)
+}
+
+/// Waits for a log line containing `needle` after the first `from` lines; fails with the log.
+pub fn wait_for_log(log: &Log, needle: &str, from: usize) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(line) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(from)
+            .find(|l| l.contains(needle))
+        {
+            return line.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needle:?}; log:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -117,10 +117,7 @@ async fn authz_response(State(state): State<Arc<AppState>>, body: Bytes) -> Resp
         Err(e) => return plugin_error(format!("not an authorization response call: {e}")),
     };
     let route = route::parse(&authz.request_method, &authz.request_uri);
-    let verdict = Verdict {
-        allowed: true,
-        ..Verdict::deny("")
-    };
+    let verdict = Verdict::allow();
     let mut record = unreadable_record(ENDPOINT, &route, &verdict, started);
     record.user = authz.user.clone();
     record.response_status = authz.response_status_code;
