@@ -23,6 +23,13 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-apparmor",
     "portcullis-policy-selinux",
     "portcullis-policy-devices",
+    "portcullis-policy-proc-mount",
+    "portcullis-policy-sysctls",
+    "portcullis-policy-windows-host-process",
+    "portcullis-policy-volume-types",
+    "portcullis-policy-runtime-class",
+    "portcullis-policy-healthcheck",
+    "portcullis-policy-restart-policy",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
 // are already in scope here.
 pub use portcullis::policy::types::{
     Container, ContainerKind, Device, DockerCall, ImageRef, NamespaceMode, Namespaces, PodSecurity,
-    Port, Profile, ProfileKind, Reason, Resources, SelinuxOptions, Source, Spelling, Sysctl,
-    Volume, VolumeKind, Workload,
+    Port, Profile, ProfileKind, Reason, Resources, RestartPolicy, SelinuxOptions, Source, Spelling,
+    Sysctl, Volume, VolumeKind, Workload,
 };
 
 /// The ABI version this engine speaks; the WIT package version.
@@ -98,6 +98,10 @@ impl Container {
             ports: Vec::new(),
             resources: Resources::default(),
             devices: Vec::new(),
+            masked_paths: None,
+            readonly_paths: None,
+            health_checks: Vec::new(),
+            health_check_disabled: false,
         }
     }
 }
@@ -114,6 +118,8 @@ impl Workload {
             volumes_from: Vec::new(),
             sysctls: Vec::new(),
             runtime_class: None,
+            restart_policy: None,
+            cgroup_parent: None,
             labels: Vec::new(),
             annotations: Vec::new(),
         }

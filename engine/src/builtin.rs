@@ -89,6 +89,41 @@ pub const BUILTINS: &[Builtin] = &[
         preset: "{}",
     },
     Builtin {
+        name: "proc-mount",
+        wasm: component!("portcullis_policy_proc_mount.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "sysctls",
+        wasm: component!("portcullis_policy_sysctls.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "windows-host-process",
+        wasm: component!("portcullis_policy_windows_host_process.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "volume-types",
+        wasm: component!("portcullis_policy_volume_types.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "runtime-class",
+        wasm: component!("portcullis_policy_runtime_class.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "healthcheck",
+        wasm: component!("portcullis_policy_healthcheck.wasm"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "restart-policy",
+        wasm: component!("portcullis_policy_restart_policy.wasm"),
+        preset: "{}",
+    },
+    Builtin {
         name: "pss-baseline",
         wasm: PSS,
         preset: r#"{"level":"baseline"}"#,
@@ -106,6 +141,10 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
+/// Every built-in policy and bundle.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    BUILTINS.iter().map(|b| b.name)
+    BUILTINS
+        .iter()
+        .map(|b| b.name)
+        .chain(crate::bundle::BUNDLES.iter().map(|b| b.name))
 }

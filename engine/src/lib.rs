@@ -10,6 +10,7 @@
 pub mod abi;
 pub mod audit;
 pub mod builtin;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod decision;

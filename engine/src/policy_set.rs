@@ -11,8 +11,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::abi::{Request, Source};
+use crate::abi::{Metadata, Request, Source};
 use crate::builtin;
+use crate::bundle::{self, Bundle, Control};
 use crate::config::{Config, FailurePolicy, Mode, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
@@ -48,28 +49,70 @@ pub enum SetError {
 /// A policy ready to run, with its configuration.
 pub struct LoadedPolicy {
     pub config: PolicyConfig,
-    module: PolicyModule,
-    settings: String,
+    metadata: Metadata,
+    body: Body,
+}
+
+/// What runs for a policy: one module, or a bundle's controls, each a module with its
+/// settings.
+enum Body {
+    Module {
+        module: PolicyModule,
+        settings: String,
+    },
+    Bundle {
+        bundle: &'static Bundle,
+        controls: Vec<(&'static Control, PolicyModule, String)>,
+    },
 }
 
 impl LoadedPolicy {
     fn applies_to(&self, source: Source) -> bool {
-        self.module.metadata().sources.contains(&source)
+        self.metadata.sources.contains(&source)
     }
 
     fn mutates(&self) -> bool {
-        self.config.allowed_to_mutate && self.module.metadata().mutating
+        self.config.allowed_to_mutate && self.metadata.mutating
     }
 
-    pub fn metadata(&self) -> &crate::abi::Metadata {
-        self.module.metadata()
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn decide(&self, request: &Request) -> Result<crate::abi::Decision, PolicyError> {
+        let limits = self.config.limits();
+        match &self.body {
+            Body::Module { module, settings } => module.validate(request, settings, limits),
+            Body::Bundle { bundle, controls } => {
+                let applicable: Vec<_> = controls
+                    .iter()
+                    .filter(|(c, _, _)| bundle::applies(c, &request.operation))
+                    .collect();
+                // The first control that cannot decide leaves the whole bundle undecided.
+                let decisions = applicable
+                    .par_iter()
+                    .map(|(control, module, settings)| {
+                        module
+                            .validate(request, settings, limits)
+                            .map(|d| (*control, d))
+                            .inspect_err(|e| {
+                                tracing::warn!(
+                                    bundle = bundle.name,
+                                    control = control.id,
+                                    error = %e,
+                                    "bundle control could not decide"
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(bundle.combine(decisions))
+            }
+        }
     }
 
     fn run(&self, request: &Request) -> PolicyResult {
         let started = Instant::now();
-        let mut outcome = self
-            .module
-            .validate(request, &self.settings, self.config.limits());
+        let mut outcome = self.decide(request);
         if let Ok(d) = &outcome
             && d.patch.is_some()
             && !self.config.allowed_to_mutate
@@ -144,16 +187,25 @@ impl PolicySet {
     }
 
     pub fn load_with(runtime: Arc<Runtime>, config: &Config) -> Result<PolicySet, SetError> {
-        let sources: Vec<(&PolicyConfig, (Vec<u8>, Value))> = config
+        let sources: Vec<(&PolicyConfig, Resolved)> = config
             .policies
             .iter()
-            .map(|p| Ok((p, module_bytes(p, &config.base_dir)?)))
+            .map(|p| Ok((p, resolve(p, &config.base_dir)?)))
             .collect::<Result<_, SetError>>()?;
 
         // Compile each distinct module once, in parallel; entries sharing a module share it.
         let mut distinct: HashMap<&[u8], &str> = HashMap::new();
-        for (p, (bytes, _)) in &sources {
-            distinct.entry(bytes.as_slice()).or_insert(&p.name);
+        for (p, resolved) in &sources {
+            match resolved {
+                Resolved::Module(bytes, _) => {
+                    distinct.entry(bytes.as_slice()).or_insert(&p.name);
+                }
+                Resolved::Bundle(_, controls) => {
+                    for (c, _) in controls {
+                        distinct.entry(member_wasm(c)).or_insert(c.policy);
+                    }
+                }
+            }
         }
         let compiled: HashMap<&[u8], PolicyModule> = distinct
             .into_par_iter()
@@ -161,29 +213,46 @@ impl PolicySet {
             .collect::<Result<_, LoadError>>()?;
 
         let mut policies = Vec::with_capacity(sources.len());
-        for (p, (bytes, preset)) in &sources {
-            let module = compiled[bytes.as_slice()].clone();
-            let settings = settings_text(preset, &p.settings);
-            match module.validate_settings(&settings, p.limits()) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return Err(SetError::Settings {
-                        policy: p.name.clone(),
-                        field: e.field,
-                        message: e.message,
-                    });
+        for (p, resolved) in &sources {
+            let (metadata, body) = match resolved {
+                Resolved::Module(bytes, preset) => {
+                    let module = compiled[bytes.as_slice()].clone();
+                    let settings = settings_text(preset, &p.settings);
+                    check_settings(p, &module, &settings, "")?;
+                    (module.metadata().clone(), Body::Module { module, settings })
                 }
-                Err(error) => {
-                    return Err(SetError::SettingsCall {
-                        policy: p.name.clone(),
-                        error,
-                    });
+                Resolved::Bundle(bundle, controls) => {
+                    let mut members = Vec::with_capacity(controls.len());
+                    for (control, settings) in controls {
+                        let module = compiled[member_wasm(control)].clone();
+                        let settings = settings.to_string();
+                        check_settings(
+                            p,
+                            &module,
+                            &settings,
+                            &format!("controls.{}.", control.id),
+                        )?;
+                        members.push((*control, module, settings));
+                    }
+                    let metadata = Metadata {
+                        name: bundle.name.to_string(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        mutating: false,
+                        sources: bundle.sources.to_vec(),
+                    };
+                    (
+                        metadata,
+                        Body::Bundle {
+                            bundle,
+                            controls: members,
+                        },
+                    )
                 }
-            }
+            };
             policies.push(LoadedPolicy {
                 config: (*p).clone(),
-                module,
-                settings,
+                metadata,
+                body,
             });
         }
         let pod_security = match config.pod_security.enabled {
@@ -367,9 +436,27 @@ fn namespace_levels(
     results
 }
 
-/// The module's bytes and the settings it starts from (built-ins may preset some).
-fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<(Vec<u8>, Value), SetError> {
+/// What a configured policy runs.
+enum Resolved {
+    /// A module's bytes and the settings it starts from (built-ins may preset some).
+    Module(Vec<u8>, Value),
+    /// A bundle's controls, each with its settings.
+    Bundle(&'static Bundle, Vec<(&'static Control, Value)>),
+}
+
+fn resolve(p: &PolicyConfig, base: &Path) -> Result<Resolved, SetError> {
     if let Some(name) = p.module.strip_prefix(builtin::PREFIX) {
+        if let Some(bundle) = bundle::find(name) {
+            let controls =
+                bundle
+                    .configure(&p.settings)
+                    .map_err(|(field, message)| SetError::Settings {
+                        policy: p.name.clone(),
+                        field,
+                        message,
+                    })?;
+            return Ok(Resolved::Bundle(bundle, controls));
+        }
         let found = builtin::find(name).ok_or_else(|| SetError::UnknownBuiltin {
             policy: p.name.clone(),
             module: p.module.clone(),
@@ -379,7 +466,7 @@ fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<(Vec<u8>, Value), SetEr
                 .join(", "),
         })?;
         let preset = serde_json::from_str(found.preset).expect("built-in presets are JSON");
-        return Ok((found.wasm.to_vec(), preset));
+        return Ok(Resolved::Module(found.wasm.to_vec(), preset));
     }
     let path = base.join(&p.module);
     let bytes = std::fs::read(&path).map_err(|source| SetError::ReadModule {
@@ -387,7 +474,36 @@ fn module_bytes(p: &PolicyConfig, base: &Path) -> Result<(Vec<u8>, Value), SetEr
         path: path.display().to_string(),
         source,
     })?;
-    Ok((bytes, Value::Object(Default::default())))
+    Ok(Resolved::Module(bytes, Value::Object(Default::default())))
+}
+
+fn member_wasm(control: &Control) -> &'static [u8] {
+    builtin::find(control.policy)
+        .expect("bundle controls name built-ins")
+        .wasm
+}
+
+/// Has the module check its settings; `prefix` places a bundle control's fields.
+fn check_settings(
+    p: &PolicyConfig,
+    module: &PolicyModule,
+    settings: &str,
+    prefix: &str,
+) -> Result<(), SetError> {
+    match module.validate_settings(settings, p.limits()) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SetError::Settings {
+            policy: p.name.clone(),
+            field: format!("{prefix}{}", e.field)
+                .trim_end_matches('.')
+                .to_string(),
+            message: e.message,
+        }),
+        Err(error) => Err(SetError::SettingsCall {
+            policy: p.name.clone(),
+            error,
+        }),
+    }
 }
 
 /// The config's settings laid over a built-in's preset.

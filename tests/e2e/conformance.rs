@@ -1,6 +1,7 @@
-//! The default policy set against the upstream corpora: every Pod Security Admission fixture
-//! that exercises the privileged, host-namespaces, baseline-capabilities and hostPath checks,
-//! and every Docker authz sample whose expectation concerns the five core policies.
+//! The built-in policies against the upstream corpora: Pod Security Admission's own fixtures
+//! (the default set, the PSS bundles and the single-check policies) and the Docker authz
+//! samples with their CIS Docker Benchmark findings (the default set, `cis-docker` and the
+//! single-check policies, control by control).
 
 use std::collections::BTreeSet;
 
@@ -9,19 +10,12 @@ use serde_json::Value;
 
 use crate::support::{default_set, policy_set, shared};
 
-/// The PSA checks the five core policies implement.
-const PSA_CHECKS: &[&str] = &[
-    "privileged",
-    "hostNamespaces",
-    "capabilities_baseline",
-    "hostPathVolumes",
-];
-
 fn decide(input: &str) -> Value {
     eval::evaluate(&default_set(), Input::parse(input).expect("fixture parses")).expect("decided")
 }
 
-/// Every PSS fixture the five core policies decide: (file, expected allow, YAML text).
+/// Every baseline-level PSS fixture, which the default set decides: (file, expected allow,
+/// YAML text).
 pub fn pss_cases() -> Vec<(String, bool, String)> {
     let dir = shared("conformance/pss");
     let index: Value =
@@ -30,18 +24,7 @@ pub fn pss_cases() -> Vec<(String, bool, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|entry| {
-            let failing: Vec<&str> = entry["failing_checks_at_level"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            entry["check"]
-                .as_str()
-                .is_none_or(|c| PSA_CHECKS.contains(&c))
-                || failing.iter().any(|c| PSA_CHECKS.contains(c))
-        })
+        .filter(|entry| entry["level"] == "baseline")
         .map(|entry| {
             let file = entry["file"].as_str().unwrap().to_string();
             let text = std::fs::read_to_string(dir.join(&file)).unwrap();
@@ -67,7 +50,10 @@ fn pss_fixtures_are_decided_as_psa_decides_them() {
             deny += 1;
             // PSA users should recognise the message: it names the field that failed.
             let message = response["response"]["status"]["message"].as_str().unwrap();
-            assert!(message.contains("spec."), "{file}: {message}");
+            assert!(
+                message.contains("(spec.") || message.contains("(metadata."),
+                "{file}: {message}"
+            );
         }
     }
     println!(
@@ -85,17 +71,6 @@ fn pss_fixtures_are_decided_as_psa_decides_them() {
         allow >= 5 && deny >= 20,
         "too few fixtures selected: {allow} allow, {deny} deny"
     );
-}
-
-/// CIS section 5 controls the five core policies decide, with the policy that should deny.
-fn policy_for(control: &str) -> Option<&'static str> {
-    Some(match control {
-        "5.5" | "5.23" => "privileged",
-        "5.10" | "5.16" | "5.17" | "5.21" | "5.31" => "host-namespaces",
-        "5.4" => "capabilities",
-        "5.6" | "5.32" => "host-mounts",
-        _ => return None,
-    })
 }
 
 fn docker_samples() -> Vec<(String, Value)> {
@@ -116,40 +91,24 @@ fn docker_samples() -> Vec<(String, Value)> {
 }
 
 #[test]
-fn docker_samples_are_decided_as_expected() {
-    let (mut checked, mut skipped, mut mismatches) = (0, 0, Vec::new());
-    for (file, sample) in docker_samples() {
-        let expected: BTreeSet<&str> = match &sample["expect_docker_cis"] {
-            Value::String(s) if s == "none" => BTreeSet::new(),
-            Value::Array(ids) => ids.iter().filter_map(Value::as_str).collect(),
-            other => panic!("{file}: unexpected expect_docker_cis {other}"),
-        };
-        let ours: BTreeSet<&str> = expected.iter().filter_map(|c| policy_for(c)).collect();
-        if !expected.is_empty() && ours.is_empty() {
-            // Concerns checks outside the five core policies (ports, seccomp, ...).
-            skipped += 1;
-            continue;
-        }
-        checked += 1;
-        let response = decide(&sample["authz_request"].to_string());
-        let allowed = response["Allow"].as_bool().unwrap();
-        let msg = response["Msg"].as_str().unwrap_or_default();
-        if allowed != ours.is_empty() {
-            mismatches.push(format!("{file}: expected {expected:?}, got {response}"));
-            continue;
-        }
-        // A denial names the policy that denied, unless the body could not be inspected.
-        for policy in &ours {
-            if !msg.contains(&format!("{policy}:")) && !msg.contains("cannot be inspected") {
-                mismatches.push(format!(
-                    "{file}: expected a denial by {policy}, got {msg:?}"
-                ));
-            }
-        }
-    }
+fn docker_samples_are_decided_as_expected_by_the_default_set() {
+    // The controls the default config leaves out are read from it, not restated here.
+    let config: Value = serde_yaml_ng::from_str(crate::support::DEFAULT_POLICIES).unwrap();
+    let excluded: Vec<&str> = config["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["module"] == "builtin:cis-docker")
+        .expect("the default set runs cis-docker")["settings"]["exclude"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let (total, mismatches) = judge_docker_samples(&default_set(), &excluded);
     println!(
-        "Docker samples decided as expected: {} of {checked} ({skipped} concern other checks)",
-        checked - mismatches.len()
+        "Docker samples decided as expected by the default set: {} of {total} (controls {excluded:?} left out)",
+        total - mismatches.len()
     );
     assert!(
         mismatches.is_empty(),
@@ -157,7 +116,6 @@ fn docker_samples_are_decided_as_expected() {
         mismatches.len(),
         mismatches.join("\n")
     );
-    assert!(checked >= 40, "only {checked} samples checked");
 }
 
 #[test]
@@ -361,4 +319,156 @@ fn docker_samples_follow_their_cis_findings_control_by_control() {
         "Docker samples judged control by control on 5.2, 5.3, 5.8, 5.11-5.14, 5.18, 5.22, 5.24, 5.26, 5.29: {checked}"
     );
     assert!(checked >= 35, "{checked}");
+}
+
+/// Where `cis-docker` is stricter than docker-bench, by design: (sample, control, why).
+const STRICTER_THAN_DOCKER_BENCH: &[(&str, &str, &str)] = &[(
+    "run_bind_host_root.json",
+    "5.32",
+    "binding / exposes the Docker socket as surely as binding the socket itself",
+)];
+
+/// The hardening controls a hand-written minimal body lacks without saying so.
+const HARDENING: &[&str] = &["5.11", "5.12", "5.13", "5.26", "5.29"];
+
+#[test]
+fn every_docker_sample_is_decided_as_expected_under_cis_docker() {
+    let set =
+        policy_set("policies:\n  - name: cis-docker\n    module: builtin:cis-docker\n").unwrap();
+    let (total, mismatches) = judge_docker_samples(&set, &[]);
+    println!(
+        "Docker samples decided as expected under cis-docker: {} of {total}",
+        total - mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(total >= 60, "only {total} samples");
+}
+
+/// Decides every Docker sample and compares the CIS controls reported with the sample's own
+/// findings and hardening gaps, less the `excluded` controls: (samples, mismatches).
+fn judge_docker_samples(
+    set: &portcullis::policy_set::PolicySet,
+    excluded: &[&str],
+) -> (usize, Vec<String>) {
+    let controls = portcullis::bundle::CIS_DOCKER.controls;
+    let mut mismatches = Vec::new();
+    let mut total = 0;
+    for (file, sample) in docker_samples() {
+        total += 1;
+        let mut expected: BTreeSet<&str> = match &sample["expect_docker_cis"] {
+            Value::Array(ids) => ids.iter().filter_map(Value::as_str).collect(),
+            _ => BTreeSet::new(),
+        };
+        let gaps = sample["cis_hardening_gaps"].as_array();
+        expected.extend(gaps.into_iter().flatten().filter_map(Value::as_str));
+        for (f, id, _) in STRICTER_THAN_DOCKER_BENCH {
+            if *f == file {
+                expected.insert(id);
+            }
+        }
+        expected.retain(|id| !excluded.contains(id));
+        let response = eval::evaluate(
+            set,
+            Input::parse(&sample["authz_request"].to_string()).unwrap(),
+        )
+        .unwrap();
+        let allowed = response["Allow"].as_bool().unwrap();
+        let msg = response["Msg"].as_str().unwrap_or_default();
+        if msg.contains("cannot be inspected") {
+            // Fail-closed: the body needed for a decision could not be read.
+            if expected.is_empty() {
+                mismatches.push(format!("{file}: denied unread, expected allowed: {msg}"));
+            }
+            continue;
+        }
+        let reported: BTreeSet<&str> = controls
+            .iter()
+            .filter(|c| msg.contains(&format!("{} {} (", c.id, c.name)))
+            .map(|c| c.id)
+            .collect();
+        if allowed != reported.is_empty() {
+            mismatches.push(format!(
+                "{file}: allowed={allowed} but reported {reported:?}: {msg}"
+            ));
+        }
+        let fits = if gaps.is_none() && !expected.is_empty() {
+            // A hand-written body states its one finding; the hardening it lacks is implied.
+            expected.is_subset(&reported)
+                && reported
+                    .difference(&expected)
+                    .all(|id| HARDENING.contains(id))
+        } else {
+            reported == expected
+        };
+        if !fits {
+            mismatches.push(format!(
+                "{file}: expected {expected:?}, reported {reported:?}: {msg}"
+            ));
+        }
+    }
+    (total, mismatches)
+}
+
+#[test]
+fn single_check_policies_decide_their_pss_checks_as_psa_does() {
+    // Each PSA check with the built-in that implements it alone, at its default settings,
+    // and the level whose fixtures name it (at restricted, PSA reports some baseline checks
+    // under the restricted check that overrides them).
+    const CHECKS: &[(&str, &str, &str)] = &[
+        ("privileged", "privileged", "baseline"),
+        ("hostNamespaces", "host-namespaces", "baseline"),
+        ("hostPathVolumes", "host-mounts", "baseline"),
+        ("capabilities_baseline", "capabilities", "baseline"),
+        ("procMount", "proc-mount", "baseline"),
+        ("sysctls", "sysctls", "baseline"),
+        ("windowsHostProcess", "windows-host-process", "baseline"),
+        ("restrictedVolumes", "volume-types", "restricted"),
+    ];
+    let dir = shared("conformance/pss");
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let mut mismatches = Vec::new();
+    let mut decided = 0;
+    for (check, policy, level) in CHECKS {
+        let set = policy_set(&format!(
+            "policies:\n  - name: {policy}\n    module: builtin:{policy}\n"
+        ))
+        .unwrap();
+        for entry in index["files"].as_array().unwrap() {
+            let failing: Vec<&str> = entry["failing_checks_at_level"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            // Fixtures written for this check, and any other fixture it fails.
+            if entry["level"] != *level || (entry["check"] != *check && !failing.contains(check)) {
+                continue;
+            }
+            let file = entry["file"].as_str().unwrap();
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let response = eval::evaluate(&set, Input::parse(&text).unwrap()).unwrap();
+            let allowed = response["response"]["allowed"].as_bool().unwrap();
+            decided += 1;
+            if allowed == failing.contains(check) {
+                mismatches.push(format!("{policy} on {file} ({check}): {response}"));
+            }
+        }
+    }
+    println!(
+        "PSS fixtures decided by the single-check policies as PSA: {} of {decided}",
+        decided - mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(decided >= 40, "{decided}");
 }

@@ -3,21 +3,13 @@
 
 use crate::docker_harness::{Dockerd, IMAGE};
 
-const POLICIES: &str = r#"
-policies:
-  - name: privileged
-    module: builtin:privileged
-  - name: host-namespaces
-    module: builtin:host-namespaces
-  - name: capabilities
-    module: builtin:capabilities
-  - name: host-mounts
-    module: builtin:host-mounts
-  - name: registries
-    module: builtin:registries
-    settings:
-      allowedRegistries: [registry.example.com, docker.io/library/tiny]
-"#;
+/// The default set, plus an allow list of registries.
+fn policies() -> String {
+    format!(
+        "{}  - name: registries\n    module: builtin:registries\n    settings:\n      allowedRegistries: [registry.example.com, docker.io/library/tiny]\n",
+        crate::support::DEFAULT_POLICIES
+    )
+}
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -29,7 +21,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn dockerd_consults_portcullis() {
-    let mut d = Dockerd::start(POLICIES);
+    let mut d = Dockerd::start(&policies());
 
     // A plain run is allowed and the container really runs.
     let out = d.docker(&[
@@ -47,58 +39,78 @@ fn dockerd_consults_portcullis() {
         "hello from a container"
     );
 
-    // Each of these is refused, with the policy's message shown by the docker CLI.
+    // Each of these is refused, with the failing CIS control and the policy's message shown
+    // by the docker CLI.
     let denied: &[(&[&str], &str)] = &[
         (
             &["--privileged"],
-            "privileged: container must not be privileged (HostConfig.Privileged)",
+            "5.5 privileged (container must not be privileged) (HostConfig.Privileged)",
         ),
         (
             &["--pid=host"],
-            "host-namespaces: PidMode=host shares the host's process namespace",
+            "5.16 host pid (PidMode=host shares the host's process namespace",
         ),
         (
             &["--network=host"],
-            "host-namespaces: NetworkMode=host shares the host's network namespace",
+            "5.10 host network (NetworkMode=host shares the host's network namespace",
         ),
         (
             &["--ipc=host"],
-            "host-namespaces: IpcMode=host shares the host's IPC namespace",
+            "5.17 host ipc (IpcMode=host shares the host's IPC namespace",
         ),
         (
             &["--uts=host"],
-            "host-namespaces: UTSMode=host shares the host's UTS namespace",
+            "5.21 host uts (UTSMode=host shares the host's UTS namespace",
         ),
         (
             &["--userns=host"],
-            "host-namespaces: UsernsMode=host shares the host's user namespace",
+            "5.31 host user namespace (UsernsMode=host shares the host's user namespace",
         ),
         (
             &["--cap-add", "SYS_ADMIN"],
-            "capabilities: capability \"SYS_ADMIN\" must not be added",
+            "5.4 capabilities (capability \"SYS_ADMIN\" must not be added",
         ),
         (
             &["--cap-add", "ALL"],
-            "capabilities: capability \"ALL\" must not be added",
+            "5.4 capabilities (capability \"ALL\" must not be added",
         ),
         (
             &["-v", "/:/host"],
-            "host-mounts: bind mount of /: is a sensitive host path",
+            "5.6 sensitive host directories (bind mount of /: is a sensitive host path",
         ),
         (
             &["-v", "/var/run/docker.sock:/var/run/docker.sock"],
-            "host-mounts: bind mount of /var/run/docker.sock: is a sensitive host path",
+            "5.32 docker socket (bind mount of /var/run/docker.sock: is a sensitive host path",
         ),
         (
             &["--mount", "type=bind,src=/etc,dst=/etc"],
-            "host-mounts: bind mount of /etc: is a sensitive host path",
+            "5.6 sensitive host directories (bind mount of /etc: is a sensitive host path",
         ),
+        (
+            &["--restart", "on-failure:10"],
+            "5.15 restart policy (on-failure restarts must be limited to 5 retries, not 10",
+        ),
+        (
+            &["--no-healthcheck"],
+            "5.27 health check (the image's health check must not be turned off (--no-healthcheck))",
+        ),
+        (
+            &["--cgroup-parent", "/portcullis-test"],
+            "5.25 cgroup parent (containers must not choose their cgroup parent (\"/portcullis-test\"))",
+        ),
+        (
+            &["-v", "/srv:/srv:rshared"],
+            "5.20 mount propagation (bind mount of /srv: mount propagation must not be shared (rshared)",
+        ),
+        (&["--security-opt", "seccomp=unconfined"], "5.22 seccomp ("),
     ];
     for (flags, message) in denied {
-        let mut args = vec!["run", "--rm", "--network", "none"];
-        if flags[0] == "--network=host" {
-            args.pop();
-            args.pop();
+        let mut args = vec!["run"];
+        if flags[0] != "--restart" {
+            args.push("--rm"); // docker refuses --rm with a restart policy
+        }
+        if flags[0] != "--network=host" {
+            args.extend_from_slice(&["--network", "none"]);
         }
         args.extend_from_slice(flags);
         args.extend_from_slice(&[IMAGE, "true"]);
@@ -106,12 +118,12 @@ fn dockerd_consults_portcullis() {
         let shown = text(&out);
         assert!(!out.status.success(), "{flags:?} was allowed");
         let want = format!(
-            "authorization denied by plugin {}: denied by portcullis: {message}",
+            "authorization denied by plugin {}: denied by portcullis: cis-docker: ",
             d.name
         );
         assert!(
-            shown.contains(&want),
-            "{flags:?}: got {shown:?}\nwant {want:?}"
+            shown.contains(&want) && shown.contains(message),
+            "{flags:?}: got {shown:?}\nwant {want:?} with {message:?}"
         );
     }
 
@@ -132,8 +144,15 @@ fn dockerd_consults_portcullis() {
     assert!(out.status.success(), "{}", text(&out));
     let out = d.docker(&["exec", "--privileged", "sleeper", "true"]);
     assert!(
+        text(&out).contains(
+            "denied by portcullis: cis-docker: 5.23 exec privileged (exec must not be privileged)"
+        ),
+        "{}",
         text(&out)
-            .contains("denied by portcullis: privileged: exec must not be privileged (Privileged)"),
+    );
+    let out = d.docker(&["exec", "-u", "0", "sleeper", "true"]);
+    assert!(
+        text(&out).contains("denied by portcullis: cis-docker: 5.24 exec as root ("),
         "{}",
         text(&out)
     );

@@ -21,10 +21,10 @@ fn example_pod_is_denied_with_every_reason() {
     assert_eq!(response["status"]["reason"], "Forbidden");
     assert_eq!(
         response["status"]["message"],
-        "denied by portcullis: \
-         privileged: container \"shell\" must not set securityContext.privileged=true (spec.containers[0].securityContext.privileged); \
-         host-namespaces: hostPID=true shares the host's process namespace, which is not allowed (spec.hostPID); \
-         host-mounts: hostPath volume \"host\" (/): host paths are not allowed (spec.volumes[0])"
+        "denied by portcullis: pss-baseline: \
+         host namespaces (hostPID=true) (spec.hostPID); \
+         privileged (container \"shell\" must not set securityContext.privileged=true) (spec.containers[0].securityContext.privileged); \
+         hostPath volumes (volume \"host\") (spec.volumes[0])"
     );
 }
 
@@ -85,7 +85,7 @@ fn docker_requests_get_the_plugin_response() {
         stdout_json(&out),
         serde_json::json!({
             "Allow": false,
-            "Msg": "denied by portcullis: privileged: container must not be privileged (HostConfig.Privileged)",
+            "Msg": "denied by portcullis: cis-docker: 5.5 privileged (container must not be privileged) (HostConfig.Privileged)",
             "Err": ""
         })
     );

@@ -122,7 +122,10 @@ async fn config_reload_good_and_bad() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_give_exactly_n_audit_lines_across_a_rotation() {
-    let server = Server::start(crate::support::DEFAULT_POLICIES);
+    // Five policies: records large enough for 1,200 of them to pass the 1 MiB rotation size.
+    let server = Server::start(
+        "policies:\n  - {name: privileged, module: builtin:privileged}\n  - {name: host-namespaces, module: builtin:host-namespaces}\n  - {name: capabilities, module: builtin:capabilities}\n  - {name: host-mounts, module: builtin:host-mounts}\n  - {name: registries, module: builtin:registries}\n",
+    );
     let client = server.client();
     const N: usize = 1200;
     let mut tasks = tokio::task::JoinSet::new();

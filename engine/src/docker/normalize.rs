@@ -168,6 +168,7 @@ fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
             let mut c = Container::new(id.clone(), ContainerKind::Container, String::new());
             set_resources(&mut c, body);
             w.containers.push(c);
+            w.restart_policy = restart_policy(body);
             Some(w)
         }
         Operation::ServiceCreate | Operation::ServiceUpdate { .. } => {
@@ -204,6 +205,13 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
     c.read_only_root_filesystem = hc.get("ReadonlyRootfs").as_bool();
     c.ports = ports(config, hc);
     set_resources(&mut c, hc);
+    c.masked_paths = path_list(hc.get("MaskedPaths"));
+    c.readonly_paths = path_list(hc.get("ReadonlyPaths"));
+    let test: Vec<&str> = config.get("Healthcheck").get("Test").strings().collect();
+    c.health_check_disabled = test.first() == Some(&"NONE");
+    if !test.is_empty() && !c.health_check_disabled {
+        c.health_checks.push("healthcheck".into());
+    }
     c.devices = hc
         .get("Devices")
         .as_array()
@@ -245,6 +253,12 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
         .as_str()
         .filter(|r| !r.is_empty())
         .map(str::to_string);
+    w.restart_policy = restart_policy(hc);
+    w.cgroup_parent = hc
+        .get("CgroupParent")
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     w.labels = config
         .get("Labels")
         .map_entries()
@@ -252,6 +266,28 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
         .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
         .collect();
     w
+}
+
+/// `MaskedPaths` / `ReadonlyPaths`: `null` or absent leaves the daemon's defaults, while an
+/// empty list turns them off.
+fn path_list(value: &GoJson) -> Option<Vec<String>> {
+    match value {
+        GoJson::Array(_) => Some(value.strings().map(str::to_string).collect()),
+        _ => None,
+    }
+}
+
+/// `RestartPolicy` of a HostConfig or an update body; an empty name is the daemon's `no`.
+fn restart_policy(from: &GoJson) -> Option<crate::abi::RestartPolicy> {
+    let policy = from.get("RestartPolicy");
+    let name = policy.get("Name").as_str().filter(|n| !n.is_empty())?;
+    Some(crate::abi::RestartPolicy {
+        name: name.to_ascii_lowercase(),
+        maximum_retry_count: policy
+            .get("MaximumRetryCount")
+            .as_i64()
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+    })
 }
 
 /// `Memory`, `NanoCpus` and `PidsLimit` of a HostConfig or an update body.
@@ -364,6 +400,7 @@ fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
                 host_path: Some(host_path(path)),
                 read_only: false,
                 pointer: format!("/{i}"),
+                propagation: None,
             })),
             "device" => c.devices.extend(values.iter().map(|path| Device {
                 host_path: path.to_string(),
@@ -566,10 +603,18 @@ fn binds(hc: &GoJson) -> Vec<Volume> {
                 host_path: path,
                 read_only,
                 pointer: format!("/HostConfig/Binds/{i}"),
+                propagation: mode
+                    .split(',')
+                    .find(|m| PROPAGATION_MODES.contains(m))
+                    .map(str::to_string),
             })
         })
         .collect()
 }
+
+const PROPAGATION_MODES: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 fn is_bind_mode(text: &str) -> bool {
     text.split(',').all(|m| {
@@ -622,6 +667,12 @@ fn mounts(hc: &GoJson) -> Vec<Volume> {
                 host_path: path,
                 read_only: m.get("ReadOnly").as_bool() == Some(true),
                 pointer: format!("/HostConfig/Mounts/{i}"),
+                propagation: m
+                    .get("BindOptions")
+                    .get("Propagation")
+                    .as_str()
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string),
             }
         })
         .collect()

@@ -101,6 +101,13 @@ pub fn normalize(kind: &str, object: &Value) -> Option<Workload> {
         })
         .collect();
     workload.runtime_class = spec["runtimeClassName"].as_str().map(str::to_string);
+    workload.restart_policy =
+        spec["restartPolicy"]
+            .as_str()
+            .map(|name| crate::abi::RestartPolicy {
+                name: name.to_string(),
+                maximum_retry_count: None,
+            });
     Some(workload)
 }
 
@@ -165,6 +172,11 @@ fn container(
     out.read_only_root_filesystem = sc["readOnlyRootFilesystem"].as_bool();
     out.proc_mount = sc["procMount"].as_str().map(str::to_string);
     out.windows_host_process = sc["windowsOptions"]["hostProcess"].as_bool();
+    out.health_checks = ["livenessProbe", "readinessProbe", "startupProbe"]
+        .into_iter()
+        .filter(|probe| c[*probe].is_object())
+        .map(str::to_string)
+        .collect();
     out.ports = c["ports"]
         .as_array()
         .into_iter()
@@ -207,10 +219,21 @@ fn volumes(spec: &Value, spec_pointer: &str) -> Vec<Volume> {
                 .as_object()
                 .and_then(|o| o.keys().find(|k| *k != "name").cloned())
                 .unwrap_or_else(|| "emptyDir".to_string());
-            let read_only = mounts
-                .iter()
-                .filter(|m| m["name"].as_str() == Some(name.as_str()))
-                .all(|m| m["readOnly"].as_bool() == Some(true));
+            let of_volume = || {
+                mounts
+                    .iter()
+                    .filter(|m| m["name"].as_str() == Some(name.as_str()))
+            };
+            let read_only = of_volume().all(|m| m["readOnly"].as_bool() == Some(true));
+            // The most open propagation wins: one Bidirectional mount shares the host's mounts.
+            let propagation = of_volume()
+                .filter_map(|m| m["mountPropagation"].as_str())
+                .max_by_key(|p| match *p {
+                    "Bidirectional" => 2,
+                    "HostToContainer" => 1,
+                    _ => 0,
+                })
+                .map(str::to_string);
             let (kind, path) = match source.as_str() {
                 "hostPath" => (
                     VolumeKind::HostPath,
@@ -228,6 +251,7 @@ fn volumes(spec: &Value, spec_pointer: &str) -> Vec<Volume> {
                 host_path: path,
                 read_only,
                 pointer: format!("{spec_pointer}/volumes/{i}"),
+                propagation,
             }
         })
         .collect()

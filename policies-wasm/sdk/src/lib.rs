@@ -54,7 +54,7 @@ pub mod testing;
 
 pub use bindings::portcullis::policy::types::{
     Container, ContainerKind, Decision, Device, DockerCall, ImageRef, Metadata, NamespaceMode,
-    Namespaces, PodSecurity, Port, Profile, ProfileKind, Reason, Request, Resources,
+    Namespaces, PodSecurity, Port, Profile, ProfileKind, Reason, Request, Resources, RestartPolicy,
     SelinuxOptions, SettingsError, Source, Spelling, Sysctl, Volume, VolumeKind, Workload,
 };
 pub use decision::{Findings, mutate};

@@ -115,6 +115,8 @@ pub fn workload(kind: &str, pointer: &str, containers: Vec<Container>) -> Worklo
         volumes_from: vec![],
         sysctls: vec![],
         runtime_class: None,
+        restart_policy: None,
+        cgroup_parent: None,
         labels: vec![],
         annotations: vec![],
     }
@@ -151,6 +153,10 @@ pub fn container(name: &str, image: &str) -> Container {
             pids_limit: None,
         },
         devices: vec![],
+        masked_paths: None,
+        readonly_paths: None,
+        health_checks: vec![],
+        health_check_disabled: false,
     }
 }
 
@@ -206,5 +212,6 @@ pub fn host_path_volume(name: &str, path: &str, read_only: bool) -> Volume {
         }),
         read_only,
         pointer: "/spec/volumes/0".into(),
+        propagation: None,
     }
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     pub docker: DoorSettings,
     /// Paths never exposed unless listed in `allowedPaths` (replaces the default list).
     pub sensitive_paths: Vec<String>,
+    /// Allow shared mount propagation (Docker `shared`/`rshared`, Kubernetes
+    /// `Bidirectional`), through which mounts made in the container appear on the host.
+    pub allow_shared_propagation: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             kubernetes: DoorSettings::default(),
             docker: DoorSettings::default(),
             sensitive_paths: SENSITIVE.iter().map(|s| s.to_string()).collect(),
+            allow_shared_propagation: false,
         }
     }
 }
@@ -139,8 +143,28 @@ impl Policy for HostMounts {
             .map(|p| (normalize(&p.path_prefix), p.read_only))
             .collect();
 
+        // Any file named docker.sock is the Docker socket, wherever it was bind-mounted from,
+        // as long as the socket is on the sensitive list at all.
+        let guards_socket = sensitive.iter().any(|s| s.ends_with("/docker.sock"));
+
         let mut findings = Findings::default();
         for volume in &workload.volumes {
+            if let Some(p) = volume.propagation.as_deref()
+                && matches!(p, "shared" | "rshared" | "Bidirectional")
+                && !settings.allow_shared_propagation
+            {
+                let shown = match (request.source, &volume.host_path) {
+                    (Source::Kubernetes, _) => format!("volume {:?}", volume.name),
+                    (Source::Docker, Some(h)) => format!("bind mount of {}", h.normalized),
+                    (Source::Docker, None) => format!("mount of {:?}", volume.name),
+                };
+                findings.deny(
+                    portcullis_sdk::pointer_to_path(&volume.pointer),
+                    format!(
+                        "{shown}: mount propagation must not be shared ({p}): the container's mounts would reach the host"
+                    ),
+                );
+            }
             let Some(host_path) = &volume.host_path else {
                 continue;
             };
@@ -161,7 +185,7 @@ impl Policy for HostMounts {
                 continue;
             }
 
-            let socket = path.rsplit('/').next() == Some("docker.sock");
+            let socket = guards_socket && path.rsplit('/').next() == Some("docker.sock");
             let exposed = exposed_sensitive(path, &sensitive).or(socket.then_some(path));
             if let Some(s) = exposed {
                 let explicit = covering
@@ -295,5 +319,40 @@ mod tests {
             check_settings::<HostMounts>(r#"{"docker":{"allowedPaths":[{"pathPrefix":"data"}]}}"#)
                 .unwrap_err();
         assert_eq!(err.field, "docker.allowedPaths[0].pathPrefix");
+    }
+
+    #[test]
+    fn shared_propagation_is_denied_on_both_doors() {
+        let mut request = docker_create(container("", "alpine"));
+        let mut bind = host_path_volume("", "/srv/data", false);
+        bind.source = "bind".into();
+        bind.pointer = "/HostConfig/Binds/0".into();
+        bind.propagation = Some("rshared".into());
+        request.workload.as_mut().unwrap().volumes = vec![bind.clone()];
+        let d = HostMounts::validate(&request, &Settings::default());
+        assert_eq!(
+            d.reasons[0].message,
+            "bind mount of /srv/data: mount propagation must not be shared (rshared): the container's mounts would reach the host"
+        );
+        assert!(
+            run::<HostMounts>(&request, r#"{"allowSharedPropagation":true}"#)
+                .unwrap()
+                .allowed
+        );
+        bind.propagation = Some("rslave".into());
+        request.workload.as_mut().unwrap().volumes = vec![bind];
+        assert!(run::<HostMounts>(&request, "{}").unwrap().allowed);
+    }
+
+    #[test]
+    fn the_socket_rule_follows_the_sensitive_list() {
+        let d = docker(
+            "/home/me/docker.sock",
+            false,
+            r#"{"sensitivePaths":["/etc"]}"#,
+        );
+        assert!(d.allowed, "socket not listed: not guarded");
+        let d = docker("/home/me/docker.sock", false, "{}");
+        assert!(!d.allowed);
     }
 }

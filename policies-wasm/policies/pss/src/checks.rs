@@ -18,48 +18,9 @@ pub struct Failure {
     pub field: Option<String>,
 }
 
-const RESTRICTED_VOLUMES: &[&str] = &[
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "image",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-];
-
-fn safe_sysctls(minor: u32) -> Vec<&'static str> {
-    let mut list = vec![
-        "kernel.shm_rmid_forced",
-        "net.ipv4.ip_local_port_range",
-        "net.ipv4.tcp_syncookies",
-        "net.ipv4.ping_group_range",
-        "net.ipv4.ip_unprivileged_port_start",
-    ];
-    if minor >= 27 {
-        list.push("net.ipv4.ip_local_reserved_ports");
-    }
-    if minor >= 29 {
-        list.extend([
-            "net.ipv4.tcp_keepalive_time",
-            "net.ipv4.tcp_fin_timeout",
-            "net.ipv4.tcp_keepalive_intvl",
-            "net.ipv4.tcp_keepalive_probes",
-        ]);
-    }
-    if minor >= 32 {
-        list.extend(["net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"]);
-    }
-    if minor >= 37 {
-        list.extend([
-            "net.ipv4.tcp_slow_start_after_idle",
-            "net.ipv4.tcp_notsent_lowat",
-        ]);
-    }
-    list
-}
+use portcullis_sdk::standards::{
+    PSS_RESTRICTED_VOLUMES as RESTRICTED_VOLUMES, pss_safe_sysctls as safe_sysctls,
+};
 
 struct Collector {
     out: Vec<Failure>,

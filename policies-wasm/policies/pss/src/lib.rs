@@ -10,8 +10,9 @@ mod checks;
 
 use portcullis_sdk::prelude::*;
 
-/// The newest policy version this module knows; `latest` means it.
-pub const LATEST_MINOR: u32 = 37;
+pub use portcullis_sdk::standards::{
+    PSS_LATEST_MINOR as LATEST_MINOR, pss_version as parse_version,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -34,20 +35,6 @@ impl Settings {
     pub fn minor(&self) -> Result<u32, String> {
         parse_version(self.version.as_deref().unwrap_or("latest"))
     }
-}
-
-pub fn parse_version(text: &str) -> Result<u32, String> {
-    if text == "latest" {
-        return Ok(LATEST_MINOR);
-    }
-    let minor = text
-        .strip_prefix("v1.")
-        .and_then(|m| m.parse::<u32>().ok())
-        .ok_or_else(|| {
-            format!("{text:?} is not a version: use \"latest\" or \"v1.N\", e.g. \"v1.30\"")
-        })?;
-    // Versions newer than this module knows are decided as the newest it knows, as PSA does.
-    Ok(minor.min(LATEST_MINOR))
 }
 
 pub struct Pss;

@@ -12,6 +12,9 @@ pub struct Settings {
     pub require_cpu: bool,
     /// Docker only: Kubernetes sets pids limits per node.
     pub require_pids: bool,
+    /// Docker only: cgroups a container may be placed under with `--cgroup-parent` (CIS
+    /// 5.25), escaping the limits of the daemon's own. Unset: not checked; `[]`: none.
+    pub allowed_cgroup_parents: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -20,6 +23,7 @@ impl Default for Settings {
             require_memory: true,
             require_cpu: true,
             require_pids: true,
+            allowed_cgroup_parents: None,
         }
     }
 }
@@ -32,6 +36,19 @@ impl Policy for ResourceLimits {
 
     fn validate(request: &Request, settings: &Settings) -> Decision {
         let mut findings = Findings::default();
+        if let (Some(allowed), Some(parent)) = (
+            &settings.allowed_cgroup_parents,
+            request
+                .workload
+                .as_ref()
+                .and_then(|w| w.cgroup_parent.as_deref()),
+        ) && !allowed.iter().any(|a| a == parent)
+        {
+            findings.deny(
+                "HostConfig.CgroupParent",
+                format!("containers must not choose their cgroup parent ({parent:?})"),
+            );
+        }
         let update = request.operation == "container-update";
         for c in request
             .containers()
@@ -124,5 +141,21 @@ mod tests {
                 .unwrap()
                 .allowed
         );
+    }
+
+    #[test]
+    fn cgroup_parent_only_from_the_list() {
+        let mut request = docker_create(container("", "nginx"));
+        request.workload.as_mut().unwrap().cgroup_parent = Some("/system.slice".into());
+        let only = |settings: &str| {
+            run::<ResourceLimits>(&request, settings)
+                .unwrap()
+                .reasons
+                .iter()
+                .any(|r| r.field == "HostConfig.CgroupParent")
+        };
+        assert!(!only("{}"), "not checked unless configured");
+        assert!(only(r#"{"allowedCgroupParents":[]}"#));
+        assert!(!only(r#"{"allowedCgroupParents":["/system.slice"]}"#));
     }
 }
