@@ -11,13 +11,20 @@ use base64::Engine as _;
 use crate::server_harness::Server;
 use crate::support::shared;
 
-/// A started API server; stopped (by the pids its scripts saved) on drop.
+/// A started API server; stopped (by the pids its scripts saved) on drop. Its ports are
+/// fixed, so the tests that need one take turns.
 struct Cluster {
     kubeconfig: PathBuf,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Cluster {
     fn start() -> Cluster {
+        let turn = ONE_CLUSTER_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let start = shared("k8s-real/start.sh");
         let out = Command::new("bash").arg(&start).output().unwrap();
         assert!(
@@ -34,7 +41,10 @@ impl Cluster {
                 .unwrap()
                 .trim(),
         );
-        Cluster { kubeconfig }
+        Cluster {
+            kubeconfig,
+            _turn: turn,
+        }
     }
 
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -439,4 +449,29 @@ fn a_real_api_server_consults_portcullis() {
             Err(text(&out))
         }
     });
+}
+
+#[test]
+fn the_charts_default_render_is_accepted_by_a_1_20_api_server() {
+    let cluster = Cluster::start();
+    let out = cluster.kubectl(&["create", "namespace", "portcullis"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    // 1.20 serves policy/v1beta1 and autoscaling/v2beta2 only: the chart must pick them.
+    let objects = crate::chart::render(&serde_json::json!({
+        "kubeVersionOverride": "v1.20.2",
+        "autoscaling": {"enabled": true},
+    }));
+    let mut stream = String::new();
+    for object in &objects {
+        stream.push_str("---\n");
+        stream.push_str(&serde_yaml_ng::to_string(object).unwrap());
+    }
+    let out = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&stream));
+    assert!(out.status.success(), "{}", text(&out));
+    let accepted = text(&out)
+        .lines()
+        .filter(|l| l.contains("(server dry run)"))
+        .count();
+    assert_eq!(accepted, objects.len(), "{}", text(&out));
+    println!("objects of the chart accepted by kube-apiserver v1.20.2 (dry run): {accepted}");
 }
