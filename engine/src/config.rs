@@ -134,6 +134,70 @@ pub struct KubernetesConfig {
     /// Watch namespace labels from the API server (in-cluster service account or
     /// `KUBECONFIG`) for `namespaceSelector` rules. Without a cluster, selectors cannot match.
     pub namespace_labels: NamespaceLabelsSource,
+    /// Register the webhook configurations with the API server (and share a CA and serving
+    /// certificate between replicas through a Secret).
+    pub registration: Option<RegistrationConfig>,
+}
+
+/// Self-registration: `portcullis serve` creates or updates its own
+/// ValidatingWebhookConfiguration and MutatingWebhookConfiguration, labelled as its own, with
+/// its CA bundle and with rules derived from the policies' match rules, and keeps them in sync
+/// on reload. Objects of the same name that it did not create are never changed or deleted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistrationConfig {
+    /// Name of both webhook configurations.
+    #[serde(default = "default_registration_name")]
+    pub name: String,
+    /// How the API server reaches the engine: a Service in the cluster...
+    pub service: Option<ServiceRef>,
+    /// ...or a URL (`https://host:port`), for an engine outside the cluster.
+    pub url: Option<String>,
+    /// Secret (in `service.namespace`, else the engine's own namespace) through which replicas
+    /// share one CA and serving certificate; made on first start. Without it, each start makes
+    /// a new self-signed CA (fine for one replica).
+    pub tls_secret: Option<String>,
+    /// Register the mutating webhook too (for policies with `allowedToMutate`).
+    #[serde(default = "yes")]
+    pub mutating: bool,
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_seconds: i32,
+    #[serde(default = "default_match_policy")]
+    pub match_policy: String,
+    /// Label selectors as the webhook configuration spells them.
+    pub namespace_selector: Option<serde_json::Value>,
+    pub object_selector: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceRef {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default = "default_service_port")]
+    pub port: i32,
+}
+
+fn default_registration_name() -> String {
+    "portcullis".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_webhook_timeout() -> i32 {
+    10
+}
+
+fn default_match_policy() -> String {
+    "Equivalent".into()
+}
+
+fn default_service_port() -> i32 {
+    443
 }
 
 /// Per-namespace Pod Security levels: a namespace labelled `portcullis.dev/enforce: restricted`
@@ -300,6 +364,35 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(r) = &self.kubernetes.registration {
+            match (&r.service, &r.url) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(
+                        "kubernetes.registration: give either service (in the cluster) or url \
+                         (outside it)"
+                            .into(),
+                    );
+                }
+                (None, Some(url)) if !url.starts_with("https://") => {
+                    return Err(format!(
+                        "kubernetes.registration.url: {url:?} must start with https://"
+                    ));
+                }
+                _ => {}
+            }
+            if !(1..=30).contains(&r.timeout_seconds) {
+                return Err(format!(
+                    "kubernetes.registration.timeoutSeconds must be between 1 and 30, got {}",
+                    r.timeout_seconds
+                ));
+            }
+            if !["Exact", "Equivalent"].contains(&r.match_policy.as_str()) {
+                return Err(format!(
+                    "kubernetes.registration.matchPolicy: {:?} is not Exact or Equivalent",
+                    r.match_policy
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.policies.iter().enumerate() {
             let at = format!("policies[{i}] ({:?})", p.name);

@@ -71,7 +71,8 @@ impl LoadedPolicy {
         self.metadata.sources.contains(&source)
     }
 
-    fn mutates(&self) -> bool {
+    /// Whether its patches are applied: allowed in the config and declared by the module.
+    pub fn mutates(&self) -> bool {
         self.config.allowed_to_mutate && self.metadata.mutating
     }
 
@@ -277,6 +278,11 @@ impl PolicySet {
 
     pub fn policies(&self) -> &[LoadedPolicy] {
         &self.policies
+    }
+
+    /// Whether Pod Security levels come from namespace labels.
+    pub fn pod_security_enabled(&self) -> bool {
+        self.pod_security.is_some()
     }
 
     /// Whether a policy of this name is loaded.

@@ -306,3 +306,33 @@ fn plain_manifests_are_the_default_render() {
         "{kustomization}"
     );
 }
+
+#[test]
+fn the_rendered_engine_config_loads_and_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variant, values) in variants() {
+        let objects = render(&values);
+        let config = find(&objects, "ConfigMap").unwrap()["data"]["portcullis.yaml"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = dir.path().join("portcullis.yaml");
+        std::fs::write(&path, config).unwrap();
+        let out = portcullis(&[
+            "eval",
+            "--config",
+            path.to_str().unwrap(),
+            workspace()
+                .join("deploy/examples/pod-privileged.yaml")
+                .to_str()
+                .unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{variant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(review["response"]["allowed"], false, "{variant}: {review}");
+    }
+}

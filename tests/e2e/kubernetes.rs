@@ -475,3 +475,188 @@ fn the_charts_default_render_is_accepted_by_a_1_20_api_server() {
     assert_eq!(accepted, objects.len(), "{}", text(&out));
     println!("objects of the chart accepted by kube-apiserver v1.20.2 (dry run): {accepted}");
 }
+
+/// Config of an engine that registers itself at `https://127.0.0.1:PORT`.
+fn self_registering_config(
+    port: u16,
+    dir: &std::path::Path,
+    timeout: u32,
+    policies: &str,
+) -> String {
+    format!(
+        "{policies}server:\n  address: 127.0.0.1:{port}\naudit:\n  file: {}\n  stdout: false\nruntime:\n  cacheDir: {}\nkubernetes:\n  ownNamespace: guard\n  registration:\n    name: portcullis-self\n    url: https://127.0.0.1:{port}\n    tlsSecret: portcullis-tls\n    timeoutSeconds: {timeout}\n    namespaceSelector:\n      matchExpressions:\n        - {{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, guard]}}\n",
+        dir.join("audit.log").display(),
+        crate::support::cache_dir().display()
+    )
+}
+
+fn get_json(cluster: &Cluster, args: &[&str]) -> serde_json::Value {
+    let out = cluster.kubectl(&[args, &["-o", "json"]].concat(), None);
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_engine_registers_its_own_webhook_configurations() {
+    use serde_json::json;
+    let cluster = Cluster::start();
+    for args in [
+        vec!["create", "namespace", "guard"],
+        vec!["create", "namespace", "work"],
+        vec!["-n", "work", "create", "serviceaccount", "default"],
+    ] {
+        let out = cluster.kubectl(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    // Someone else's MutatingWebhookConfiguration under the name the engine will use.
+    let foreign = "apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata:\n  name: portcullis-self\nwebhooks:\n  - name: theirs.example.com\n    admissionReviewVersions: [v1]\n    sideEffects: None\n    failurePolicy: Ignore\n    clientConfig: {url: 'https://127.0.0.1:1/theirs'}\n    rules: [{operations: [CREATE], apiGroups: [''], apiVersions: [v1], resources: [configmaps]}]\n";
+    let out = cluster.apply(foreign);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.yaml");
+    let policies = "policies:\n  - {name: privileged, module: builtin:privileged}\n  - name: drop-all\n    module: builtin:capabilities\n    allowedToMutate: true\n    settings: {addDropAll: true}\n";
+    std::fs::write(
+        &config,
+        self_registering_config(port, dir.path(), 5, policies),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let (mut child, log) = crate::support::serve(command, &config);
+    crate::support::wait_for_log(&log, "exists and was not created by portcullis", 0);
+
+    // The replicas' shared CA and certificate, in a Secret the engine made and labelled.
+    let secret = get_json(
+        &cluster,
+        &["-n", "guard", "get", "secret", "portcullis-tls"],
+    );
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    assert_eq!(
+        secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "portcullis"
+    );
+    let ca = secret["data"]["ca.crt"].as_str().unwrap().to_string();
+    assert!(secret["data"]["tls.key"].is_string());
+
+    // Its ValidatingWebhookConfiguration, exactly: CA bundle from the Secret, rules derived
+    // from the policies (no match rules: every workload kind, CREATE and UPDATE).
+    let validating = get_json(
+        &cluster,
+        &["get", "validatingwebhookconfiguration", "portcullis-self"],
+    );
+    assert_eq!(
+        validating["metadata"]["labels"],
+        json!({"app.kubernetes.io/managed-by": "portcullis"})
+    );
+    let workloads = |operations: serde_json::Value| {
+        json!([
+            {"apiGroups": [""], "apiVersions": ["v1"], "operations": operations, "resources": ["pods", "pods/ephemeralcontainers", "podtemplates", "replicationcontrollers"], "scope": "*"},
+            {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": operations, "resources": ["daemonsets", "deployments", "replicasets", "statefulsets"], "scope": "*"},
+            {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": operations, "resources": ["cronjobs", "jobs"], "scope": "*"},
+        ])
+    };
+    assert_eq!(
+        validating["webhooks"],
+        json!([{
+            "name": "validate.portcullis.dev",
+            "admissionReviewVersions": ["v1", "v1beta1"],
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate"), "caBundle": ca},
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "guard"]}]},
+            "objectSelector": {},
+            "rules": workloads(json!(["CREATE", "UPDATE"])),
+            "sideEffects": "None",
+            "timeoutSeconds": 5,
+        }])
+    );
+    // The foreign configuration is untouched.
+    let mutating = get_json(
+        &cluster,
+        &["get", "mutatingwebhookconfiguration", "portcullis-self"],
+    );
+    assert!(mutating["metadata"]["labels"].is_null(), "{mutating}");
+    assert_eq!(mutating["webhooks"][0]["name"], "theirs.example.com");
+
+    // The API server trusts the registered CA: its calls reach the engine and are decided.
+    let privileged = pod("priv", "", "busybox:1.36")
+        .replace("namespace: t1", "namespace: work")
+        .replace(
+            "      image: busybox:1.36\n",
+            "      image: busybox:1.36\n      securityContext:\n        privileged: true\n",
+        );
+    eventually("the registered webhook never answered", || {
+        let out = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&privileged));
+        if text(&out).contains("denied by portcullis: privileged:") {
+            Ok(())
+        } else {
+            Err(text(&out))
+        }
+    });
+
+    // A reload re-registers: the owner removed their object, the timeout changed and the
+    // privileged policy now matches Pods only.
+    let out = cluster.kubectl(
+        &["delete", "mutatingwebhookconfiguration", "portcullis-self"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let policies = "policies:\n  - name: privileged\n    module: builtin:privileged\n    match:\n      rules: [{apiGroups: [''], apiVersions: [v1], kinds: [Pod]}]\n  - name: drop-all\n    module: builtin:capabilities\n    allowedToMutate: true\n    settings: {addDropAll: true}\n";
+    std::fs::write(
+        &config,
+        self_registering_config(port, dir.path(), 7, policies),
+    )
+    .unwrap();
+    let mark = log.lock().unwrap().len();
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    crate::support::wait_for_log(&log, "webhook configurations registered", mark);
+    let validating = get_json(
+        &cluster,
+        &["get", "validatingwebhookconfiguration", "portcullis-self"],
+    );
+    assert_eq!(validating["webhooks"][0]["timeoutSeconds"], 7);
+    assert_eq!(
+        validating["webhooks"][0]["rules"],
+        json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"], "scope": "*"}])
+    );
+    let mutating = get_json(
+        &cluster,
+        &["get", "mutatingwebhookconfiguration", "portcullis-self"],
+    );
+    assert_eq!(
+        mutating["metadata"]["labels"],
+        json!({"app.kubernetes.io/managed-by": "portcullis"})
+    );
+    assert_eq!(mutating["webhooks"][0]["name"], "mutate.portcullis.dev");
+    assert_eq!(mutating["webhooks"][0]["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(
+        mutating["webhooks"][0]["clientConfig"]["url"],
+        format!("https://127.0.0.1:{port}/mutate")
+    );
+    assert_eq!(
+        mutating["webhooks"][0]["rules"],
+        workloads(json!(["CREATE", "UPDATE"]))
+    );
+    // The shared certificate stayed the same across the reload.
+    let secret = get_json(
+        &cluster,
+        &["-n", "guard", "get", "secret", "portcullis-tls"],
+    );
+    assert_eq!(secret["data"]["ca.crt"], ca.as_str());
+
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -2,6 +2,7 @@
 //! `response` back. No policy logic lives here.
 
 pub mod namespaces;
+pub mod registration;
 pub mod review;
 pub mod workload;
 

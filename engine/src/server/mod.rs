@@ -54,6 +54,10 @@ pub enum ServeError {
     Runtime(#[from] crate::runtime::LoadError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("self-registration: {0}")]
+    Registration(#[from] crate::kubernetes::registration::RegistrationError),
+    #[error("self-registration: cannot reach the API server: {0}")]
+    Cluster(kube::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -78,7 +82,27 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         "policies loaded"
     );
 
+    let mut registrar = None;
     let cert = match (&config.server.tls.cert_file, &config.server.tls.key_file) {
+        // Self-registration serves the certificate whose CA it registers.
+        _ if config.kubernetes.registration.is_some() => {
+            let registration = config.kubernetes.registration.as_ref().expect("checked");
+            let client = kube::Client::try_default()
+                .await
+                .map_err(ServeError::Cluster)?;
+            let shared = crate::kubernetes::registration::shared_certificate(
+                &client,
+                registration,
+                config.kubernetes.own_namespace().as_deref(),
+            )
+            .await?;
+            let key = tls::from_pem(&shared.cert, &shared.key, "the registration Secret")?;
+            registrar = Some(state::Registrar {
+                client,
+                ca: shared.ca,
+            });
+            tls::ReloadingCert::new(key)
+        }
         (Some(cert_path), Some(key_path)) => {
             let cert = tls::ReloadingCert::new(tls::load_files(cert_path, key_path)?);
             tokio::spawn(tls::watch_files(
@@ -136,6 +160,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             .clone()
             .unwrap_or_else(|| docker_plugin_name(config.server.docker_socket.as_deref())),
         pool: Arc::new(pool),
+        registrar,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -202,6 +227,11 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             stop_rx.clone(),
             graceful.clone(),
         ));
+    }
+
+    // Registered once the listener is up, so the API server's first call finds it.
+    if let Some(registration) = config.kubernetes.registration.clone() {
+        tokio::spawn(register(state.clone(), registration));
     }
 
     tasks.spawn(reload_loop(
@@ -382,18 +412,56 @@ async fn reload_loop(state: Arc<AppState>, path: Option<PathBuf>, mut stop: watc
     }
 }
 
+/// Registers the webhook configurations for the current policy set, retrying while the API
+/// server cannot be reached. An object someone else owns is reported, not retried.
+async fn register(state: Arc<AppState>, registration: crate::config::RegistrationConfig) {
+    use crate::kubernetes::registration::{RegistrationError, sync};
+    let Some(registrar) = &state.registrar else {
+        tracing::warn!(
+            "kubernetes.registration was added by a reload; restart to register (the serving certificate is chosen at start)"
+        );
+        return;
+    };
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1.. {
+        let set = state.policies.load_full();
+        let problems = sync(&registrar.client, &registration, &set, &registrar.ca).await;
+        let (retry, final_): (Vec<_>, Vec<_>) = problems
+            .into_iter()
+            .partition(|p| matches!(p, RegistrationError::Api { .. }));
+        for problem in &final_ {
+            tracing::error!("{problem}");
+        }
+        if retry.is_empty() {
+            if final_.is_empty() {
+                tracing::info!(name = %registration.name, "webhook configurations registered");
+            }
+            return;
+        }
+        for problem in &retry {
+            tracing::warn!(
+                attempt,
+                "registering the webhook configurations: {problem}; retrying"
+            );
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
 /// Builds the new set beside the old one and swaps it in; requests in flight finish on the
 /// set they started with.
 async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
     let runtime = state.runtime.clone();
     // Compiling can take a second; keep it off the policy pool, which serves requests.
-    let loaded = tokio::task::spawn_blocking(move || -> Result<PolicySet, String> {
+    let loaded = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let config = Config::load(&path).map_err(|e| e.to_string())?;
-        PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())
+        let set = PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())?;
+        Ok((set, config.kubernetes.registration))
     })
     .await;
     match loaded {
-        Ok(Ok(set)) => {
+        Ok(Ok((set, registration))) => {
             let names: Vec<String> = set
                 .policies()
                 .iter()
@@ -406,6 +474,10 @@ async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
                 .get_or_create(&ResultLabels { result: "success" })
                 .inc();
             tracing::info!(policies = ?names, "{why}: policies reloaded");
+            // The webhook rules follow the policies' match rules.
+            if let Some(registration) = registration {
+                tokio::spawn(register(state.clone(), registration));
+            }
         }
         Ok(Err(e)) => {
             state

@@ -28,6 +28,14 @@ pub struct AppState {
     /// Policies run here: a whole evaluation on one worker, its policies forking onto idle
     /// workers (see docs/performance.md).
     pub pool: Arc<rayon::ThreadPool>,
+    /// Set when the engine registers its own webhook configurations: the API client and the
+    /// CA bundle they carry, to register again after a reload.
+    pub registrar: Option<Registrar>,
+}
+
+pub struct Registrar {
+    pub client: kube::Client,
+    pub ca: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 //! A connection keeps the certificate it was accepted with; only new handshakes see the new
 //! one, so rotation never drops a request.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -102,9 +103,15 @@ pub fn load_files(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     Ok(pair)
 }
 
-/// A CA and a serving certificate for the configured names; the CA's PEM is returned for
-/// the webhook configuration's `caBundle`.
-pub fn self_signed(config: &TlsConfig) -> Result<(CertifiedKey, String), TlsError> {
+/// A CA and a serving certificate signed by it, as PEM.
+pub struct GeneratedPem {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+/// Makes a CA and a serving certificate for these names and addresses.
+pub fn generate(dns_names: &[String], ip_addresses: &[IpAddr]) -> Result<GeneratedPem, TlsError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
     };
@@ -117,6 +124,8 @@ pub fn self_signed(config: &TlsConfig) -> Result<(CertifiedKey, String), TlsErro
         .push(DnType::CommonName, "portcullis self-signed CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    // Shared through a Secret for as long as the installation lives.
+    ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
     let ca = ca_params.self_signed(&ca_key).map_err(generate)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
@@ -124,27 +133,47 @@ pub fn self_signed(config: &TlsConfig) -> Result<(CertifiedKey, String), TlsErro
     let mut params = CertificateParams::default();
     params.distinguished_name.push(
         DnType::CommonName,
-        config
-            .dns_names
-            .first()
-            .map_or("portcullis", String::as_str),
+        dns_names.first().map_or("portcullis", String::as_str),
     );
-    params.subject_alt_names = config
-        .dns_names
+    params.subject_alt_names = dns_names
         .iter()
         .filter_map(|n| n.clone().try_into().ok().map(SanType::DnsName))
-        .chain(config.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)))
+        .chain(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)))
         .collect();
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
     let cert = params.signed_by(&key, &issuer).map_err(generate)?;
+    Ok(GeneratedPem {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
 
-    let key_der = PrivateKeyDer::try_from(key.serialize_der())
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
-    Ok((
-        CertifiedKey::new(vec![cert.der().clone()], signing),
-        ca.pem(),
-    ))
+/// A serving certificate and key from PEM text; `origin` names where they came from.
+pub fn from_pem(cert: &str, key: &str, origin: &str) -> Result<CertifiedKey, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Certificate {
+            path: origin.to_string(),
+            reason: e.to_string(),
+        })?;
+    let key_der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError::Key {
+        path: origin.to_string(),
+        reason: e.to_string(),
+    })?;
+    let signing =
+        rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(|e| TlsError::Key {
+            path: origin.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(CertifiedKey::new(certs, signing))
+}
+
+/// A CA and a serving certificate for the configured names; the CA's PEM is returned for
+/// the webhook configuration's `caBundle`.
+pub fn self_signed(config: &TlsConfig) -> Result<(CertifiedKey, String), TlsError> {
+    let pem = generate(&config.dns_names, &config.ip_addresses)?;
+    Ok((from_pem(&pem.cert, &pem.key, "self-signed")?, pem.ca))
 }
 
 /// Writes the CA bundle where the operator (and `kubectl`) can pick it up.
