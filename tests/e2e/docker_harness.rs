@@ -18,7 +18,11 @@ pub struct Dockerd {
     spec: PathBuf,
     /// The plugin's log, for failure messages.
     pub plugin_log: crate::support::Log,
+    /// One test dockerd at a time: they share the plugin directory and the host's mounts.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_DOCKERD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn require(binary: &str, package: &str) -> PathBuf {
     for dir in [
@@ -42,6 +46,9 @@ fn require(binary: &str, package: &str) -> PathBuf {
 impl Dockerd {
     /// Starts Portcullis with `config` (policies YAML) and a dockerd that consults it.
     pub fn start(config: &str) -> Dockerd {
+        let turn = ONE_DOCKERD_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dockerd_bin = require("dockerd", "docker.io");
         let busybox = require("busybox", "busybox-static");
         // Short paths: unix socket paths are limited to 108 bytes.
@@ -102,6 +109,7 @@ impl Dockerd {
             portcullis: Some(portcullis),
             spec,
             plugin_log,
+            _turn: turn,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !this.docker(&["version"]).status.success() {

@@ -73,12 +73,8 @@ fn admission_reviews_are_answered_in_their_version_with_their_uid() {
 
 #[test]
 fn docker_requests_get_the_plugin_response() {
-    let sample = shared("conformance/docker-authz/requests/run_privileged.json");
-    let sample: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("authz.json");
-    std::fs::write(&file, sample["authz_request"].to_string()).unwrap();
+    let file = authz_request_file("run_privileged.json", dir.path());
     let out = portcullis(&["eval", file.to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(
@@ -250,4 +246,41 @@ fn a_compiled_policy_can_be_tested_from_rust() {
         err.to_string(),
         "policy \"portcullis-fixture-hostile\": invalid settings: behave: reject-settings was asked for"
     );
+}
+
+#[test]
+fn the_shipped_docker_plugin_config_denies_a_privileged_run() {
+    // deploy/docker/portcullis.yaml is what the plugin install uses: it must load and decide.
+    let dir = tempfile::tempdir().unwrap();
+    let file = authz_request_file("run_privileged.json", dir.path());
+    let config = workspace().join("deploy/docker/portcullis.yaml");
+    let out = portcullis(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = stdout_json(&out);
+    assert_eq!(answer["Allow"], false, "{answer}");
+    assert!(
+        answer["Msg"]
+            .as_str()
+            .unwrap()
+            .contains("cis-docker: 5.5 privileged"),
+        "{answer}"
+    );
+}
+
+/// Writes the AuthZReq of a shared Docker sample into `dir`, for `portcullis eval`.
+fn authz_request_file(sample: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = shared(&format!("conformance/docker-authz/requests/{sample}"));
+    let sample: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let file = dir.join("authz.json");
+    std::fs::write(&file, sample["authz_request"].to_string()).unwrap();
+    file
 }

@@ -6,6 +6,7 @@
 //!   decided by the default policy set exactly as upstream decides them.
 //! - `docker`: a real dockerd with Portcullis as its authorization plugin.
 //! - `kubernetes`: a real kube-apiserver calling Portcullis, driven with kubectl.
+//! - `image`: the container image built and run with a real dockerd.
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
@@ -18,6 +19,7 @@ mod docker;
 mod docker_harness;
 mod eval;
 mod hostile;
+mod image;
 mod kubernetes;
 mod mutation;
 mod server;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the container image: the static engine binary, then the image from Dockerfile.
+#   deploy/image/build.sh [TAG]          (default portcullis:<version>; DOCKER_HOST is honoured)
+# Needs the musl target (rust-toolchain.toml lists it) and musl-tools (apt-get install musl-tools).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+tag="${1:-portcullis:$version}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+cargo build --release --locked --target x86_64-unknown-linux-musl -p portcullis --target-dir "$target_dir"
+context=$(mktemp -d)
+trap 'rm -rf "$context"' EXIT
+cp "$target_dir/x86_64-unknown-linux-musl/release/portcullis" deploy/image/Dockerfile "$context/"
+DOCKER_BUILDKIT=0 docker build --quiet -t "$tag" "$context"
