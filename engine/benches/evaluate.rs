@@ -1,5 +1,6 @@
 //! What one admission decision costs: normalizing a realistic Pod, one evaluation of one
-//! policy (a fresh instance plus the call), and the five core policies together.
+//! policy (a fresh instance plus the call), the default set on that Pod, and the Docker door's
+//! whole decision on a `docker run` (the `cis-docker` bundle's controls).
 //!
 //! Run with `cargo bench -p portcullis --bench evaluate`; figures are in docs/performance.md.
 
@@ -12,6 +13,8 @@ use portcullis::policy_set::PolicySet;
 use portcullis::runtime::{Limits, Runtime, RuntimeOptions};
 
 const POD: &str = include_str!("pod.json");
+/// A hardened `docker run` as dockerd posts it to the plugin: every control passes.
+const DOCKER_CREATE: &str = include_str!("docker-create.json");
 
 fn request() -> portcullis::abi::Request {
     let review = AdmissionReview::for_object(serde_json::from_str(POD).unwrap());
@@ -52,8 +55,15 @@ fn benches(c: &mut Criterion) {
     }
 
     let mut config = Config::default_config();
-    config.runtime.cache_dir = Some(cache);
+    config.runtime.cache_dir = Some(cache.clone());
     let set = PolicySet::load_with(runtime.clone(), &config).unwrap();
+    let all_controls = Config::parse(
+        "policies:\n  - name: cis-docker\n    module: builtin:cis-docker\n",
+        "bench",
+        cache.clone(),
+    )
+    .unwrap();
+    let cis = PolicySet::load_with(runtime.clone(), &all_controls).unwrap();
     // Run as the server runs it: the whole evaluation on a worker of the policy pool, so the
     // policies of the request fork onto idle workers without a hand-off per request.
     for workers in [2, 1] {
@@ -61,8 +71,26 @@ fn benches(c: &mut Criterion) {
             .num_threads(workers)
             .build()
             .unwrap();
+        for (what, set) in [("default set", &set), ("cis-docker, every control", &cis)] {
+            c.bench_function(
+                &format!("docker run, {what}: normalize + decide ({workers} workers)"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        pool.install(|| {
+                            let started = std::time::Instant::now();
+                            for _ in 0..iters {
+                                let input = portcullis::eval::Input::parse(DOCKER_CREATE).unwrap();
+                                let response = portcullis::eval::evaluate(set, input).unwrap();
+                                assert_eq!(response["Allow"], true, "{response}");
+                            }
+                            started.elapsed()
+                        })
+                    })
+                },
+            );
+        }
         c.bench_function(
-            &format!("five policies: default set ({workers} workers)"),
+            &format!("pod, default set (pss-baseline) ({workers} workers)"),
             |b| {
                 b.iter_custom(|iters| {
                     pool.install(|| {

@@ -59,15 +59,34 @@ pub enum Command {
     /// config's server.tls.dnsNames and ipAddresses) are made at start-up and the CA is
     /// written to server.tls.caBundleFile (default ~/.cache/portcullis/ca.pem): use it as the
     /// caBundle of a ValidatingWebhookConfiguration / MutatingWebhookConfiguration whose
-    /// clientConfig.url is https://HOST:8443/validate (or /mutate).
+    /// clientConfig.url is https://HOST:8443/validate (or /mutate). With
+    /// kubernetes.registration in the config, the engine registers those itself instead (see
+    /// `portcullis register --help`), serving the certificate of the shared Secret.
     ///
     /// Endpoints: POST /validate, /mutate, /validate/POLICY, /mutate/POLICY; GET /healthz,
     /// /readyz, /metrics. SIGHUP (or a change of the config file) reloads the policies;
     /// SIGTERM finishes requests in flight and flushes the audit log.
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
+    /// Register the webhook configurations once, as `serve` does at start-up, and exit.
+    ///
+    /// Needs kubernetes.registration in the config and a cluster (in-cluster service account
+    /// or KUBECONFIG). Makes the shared CA Secret when it is missing, then creates or updates
+    /// the ValidatingWebhookConfiguration and MutatingWebhookConfiguration with rules derived
+    /// from the policies' match rules. Objects of the same name without the label
+    /// app.kubernetes.io/managed-by=portcullis are left alone and reported; the exit code is
+    /// then 1. Nothing is ever deleted.
+    #[command(verbatim_doc_comment)]
+    Register(RegisterArgs),
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// Configuration (YAML) with a kubernetes.registration section.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +140,52 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Eval(args) => eval_command(args),
         Command::Serve(args) => serve_command(args),
+        Command::Register(args) => register_command(args),
     }
+}
+
+fn register_command(args: RegisterArgs) -> anyhow::Result<()> {
+    use crate::kubernetes::registration;
+    let config = Config::load(&args.config)?;
+    let Some(settings) = config.kubernetes.registration.clone() else {
+        bail!(
+            "{}: no kubernetes.registration section: nothing to register",
+            args.config.display()
+        );
+    };
+    if settings.tls_secret.is_none() {
+        bail!(
+            "kubernetes.registration.tlsSecret is not set: without it the CA lives only in the \
+             serving process, so only `portcullis serve` can register it"
+        );
+    }
+    let policies = PolicySet::load(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let problems = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot reach the API server")?;
+        let shared = registration::shared_certificate(
+            &client,
+            &settings,
+            config.kubernetes.own_namespace().as_deref(),
+        )
+        .await?;
+        anyhow::Ok(registration::sync(&client, &settings, &policies, &shared.ca).await)
+    })?;
+    if problems.is_empty() {
+        println!(
+            "registered ValidatingWebhookConfiguration and MutatingWebhookConfiguration {:?}",
+            settings.name
+        );
+        return Ok(());
+    }
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    std::process::exit(1);
 }
 
 fn serve_command(args: ServeArgs) -> anyhow::Result<()> {

@@ -656,7 +656,31 @@ fn the_engine_registers_its_own_webhook_configurations() {
         &["-n", "guard", "get", "secret", "portcullis-tls"],
     );
     assert_eq!(secret["data"]["ca.crt"], ca.as_str());
-
     let _ = child.kill();
     let _ = child.wait();
+
+    // `portcullis register` does the same once, with the CA of the shared Secret.
+    std::fs::write(
+        &config,
+        self_registering_config(port, dir.path(), 9, policies),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["register", "--config"])
+        .arg(&config)
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let validating = get_json(
+        &cluster,
+        &["get", "validatingwebhookconfiguration", "portcullis-self"],
+    );
+    assert_eq!(validating["webhooks"][0]["timeoutSeconds"], 9);
+    assert_eq!(
+        validating["webhooks"][0]["clientConfig"]["caBundle"],
+        ca.as_str()
+    );
 }
