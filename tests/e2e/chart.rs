@@ -226,6 +226,19 @@ fn each_variant_renders_what_it_promises() {
         assert_eq!(hook["clientConfig"]["service"]["name"], "portcullis");
     }
 
+    // The ServiceMonitor verifies the engine's certificate instead of skipping verification.
+    let objects = render(&json!({"metrics": {"serviceMonitor": {"enabled": true}}}));
+    let endpoint = &find(&objects, "ServiceMonitor").unwrap()["spec"]["endpoints"][0];
+    assert_eq!(
+        endpoint["tlsConfig"]["serverName"],
+        "portcullis.portcullis.svc"
+    );
+    assert_eq!(
+        endpoint["tlsConfig"]["ca"]["secret"]["name"],
+        "portcullis-tls"
+    );
+    assert!(endpoint["tlsConfig"]["insecureSkipVerify"].is_null());
+
     // HPA: the Deployment leaves replicas to it; API versions follow the cluster's version.
     let objects = render(&json!({"autoscaling": {"enabled": true}}));
     assert_eq!(
