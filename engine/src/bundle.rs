@@ -65,7 +65,13 @@ pub const CIS_DOCKER: Bundle = Bundle {
     controls: &[
         control("5.2", "apparmor", "apparmor", "{}"),
         control("5.3", "selinux", "selinux", "{}"),
-        control("5.4", "capabilities", "capabilities", "{}"),
+        // Docker's default capability set: the Pod Security baseline list plus NET_RAW.
+        control(
+            "5.4",
+            "capabilities",
+            "capabilities",
+            r#"{"allowedCapabilities":["AUDIT_WRITE","CHOWN","DAC_OVERRIDE","FOWNER","FSETID","KILL","MKNOD","NET_BIND_SERVICE","NET_RAW","SETFCAP","SETGID","SETPCAP","SETUID","SYS_CHROOT"]}"#,
+        ),
         control("5.5", "privileged", "privileged", "{}"),
         control(
             "5.6",

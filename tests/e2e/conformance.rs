@@ -472,3 +472,34 @@ fn single_check_policies_decide_their_pss_checks_as_psa_does() {
     );
     assert!(decided >= 40, "{decided}");
 }
+
+#[test]
+fn cis_docker_allows_exactly_dockers_default_capabilities_back() {
+    use base64::Engine as _;
+    let set = policy_set("policies:\n  - name: cis-docker\n    module: builtin:cis-docker\n    settings:\n      exclude: [\"5.11\", \"5.12\", \"5.13\", \"5.26\", \"5.29\"]\n")
+        .unwrap();
+    let run = |cap: &str| {
+        let body = serde_json::json!({"Image": "alpine", "HostConfig": {"CapAdd": [cap]}});
+        let request = serde_json::json!({
+            "RequestMethod": "POST",
+            "RequestURI": "/v1.43/containers/create",
+            "RequestHeaders": {"Content-Type": "application/json"},
+            "RequestBody": base64::engine::general_purpose::STANDARD.encode(body.to_string()),
+        });
+        eval::evaluate(&set, Input::parse(&request.to_string()).unwrap()).unwrap()
+    };
+    // CIS 5.4 compares against Docker's default set, which has NET_RAW (Pod Security's does not).
+    for allowed in ["NET_RAW", "cap_chown", "SYS_CHROOT"] {
+        assert_eq!(run(allowed)["Allow"], true, "{allowed}: {}", run(allowed));
+    }
+    for denied in ["SYS_ADMIN", "NET_ADMIN", "ALL"] {
+        let answer = run(denied);
+        assert!(
+            answer["Msg"]
+                .as_str()
+                .unwrap()
+                .contains("5.4 capabilities ("),
+            "{denied}: {answer}"
+        );
+    }
+}
