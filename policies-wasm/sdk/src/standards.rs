@@ -36,6 +36,15 @@ pub fn pss_version(text: &str) -> Result<u32, String> {
     Ok(minor.min(PSS_LATEST_MINOR))
 }
 
+/// A policy's `version` setting (absent: `latest`) as its minor number, or the settings error
+/// that names it.
+pub fn pss_version_setting(version: Option<&str>) -> Result<u32, crate::SettingsError> {
+    pss_version(version.unwrap_or("latest")).map_err(|message| crate::SettingsError {
+        field: "version".into(),
+        message,
+    })
+}
+
 /// Pod Security Standards restricted: the volume sources a pod may use.
 pub const PSS_RESTRICTED_VOLUMES: &[&str] = &[
     "configMap",

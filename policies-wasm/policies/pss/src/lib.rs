@@ -32,8 +32,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn minor(&self) -> Result<u32, String> {
-        parse_version(self.version.as_deref().unwrap_or("latest"))
+    pub fn minor(&self) -> Result<u32, SettingsError> {
+        portcullis_sdk::standards::pss_version_setting(self.version.as_deref())
     }
 }
 
@@ -45,13 +45,7 @@ impl Policy for Pss {
     const SOURCES: &'static [Source] = &[Source::Kubernetes];
 
     fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
-        settings
-            .minor()
-            .map(|_| ())
-            .map_err(|message| SettingsError {
-                field: "version".into(),
-                message,
-            })
+        settings.minor().map(|_| ())
     }
 
     fn validate(request: &Request, settings: &Settings) -> Decision {

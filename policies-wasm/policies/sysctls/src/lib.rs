@@ -6,7 +6,7 @@
 //! kernel and kubelet resolve them to.
 
 use portcullis_sdk::prelude::*;
-use portcullis_sdk::standards::{pss_safe_sysctls, pss_version};
+use portcullis_sdk::standards::{PSS_LATEST_MINOR, pss_safe_sysctls, pss_version_setting};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -45,19 +45,15 @@ impl Policy for Sysctls {
     const NAME: &'static str = "sysctls";
 
     fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
-        pss_version(settings.version.as_deref().unwrap_or("latest"))
-            .map(|_| ())
-            .map_err(|message| SettingsError {
-                field: "version".into(),
-                message,
-            })
+        pss_version_setting(settings.version.as_deref()).map(|_| ())
     }
 
     fn validate(request: &Request, settings: &Settings) -> Decision {
         let Some(workload) = &request.workload else {
             return Decision::allow();
         };
-        let minor = pss_version(settings.version.as_deref().unwrap_or("latest")).unwrap_or(0);
+        // Settings were checked at load, so the fallback is never taken.
+        let minor = pss_version_setting(settings.version.as_deref()).unwrap_or(PSS_LATEST_MINOR);
         let safe = pss_safe_sysctls(minor);
         let forbidden: Vec<String> = workload
             .sysctls
