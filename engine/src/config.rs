@@ -48,6 +48,9 @@ pub struct Config {
     /// Pod Security Standards levels chosen per namespace by its labels, as PSA does.
     #[serde(default)]
     pub pod_security: PodSecurityConfig,
+    /// The Docker door's own rules for routes no policy can inspect.
+    #[serde(default)]
+    pub docker: DockerConfig,
     /// Directory that relative module paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -201,6 +204,20 @@ fn default_service_port() -> i32 {
 }
 
 /// Per-namespace Pod Security levels: a namespace labelled `portcullis.dev/enforce: restricted`
+/// What the Docker door does with API calls that policies cannot inspect
+/// (docs/docker-routes.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct DockerConfig {
+    /// Uninspectable operations to let through to the policies anyway, by name:
+    /// `plugin-create` (a plugin from a tarball), `buildkit-session` (BuildKit's `/session`
+    /// and `/grpc`), `swarm-join`. Each can give host access the plugin never sees.
+    pub allow_uninspectable: Vec<String>,
+    /// Let through write calls to routes dockerd 20.10 does not have (newer daemons' routes),
+    /// instead of denying them.
+    pub allow_unknown_routes: bool,
+}
+
 /// (and/or `warn`, `audit`, each with an optional `-version: v1.N`) has its pods checked at
 /// that level in that mode, like Pod Security Admission's own labels, which can be accepted
 /// too so a cluster can switch without relabelling.
@@ -267,6 +284,12 @@ pub struct PolicyConfig {
     /// Whether patches this policy returns are applied (default false: a patch is an error).
     #[serde(default)]
     pub allowed_to_mutate: bool,
+    /// See every UPDATE, with the old object, including those that change nothing a policy
+    /// usually reads (labels, annotations, finalizers; a pod template left as it was). By
+    /// default such updates are allowed without running the policy, as Pod Security
+    /// Admission allows them.
+    #[serde(default)]
+    pub every_update: bool,
     /// Which requests the policy sees; by default every request of every namespace but
     /// `kube-system` and the engine's own.
     #[serde(default, rename = "match")]
@@ -446,7 +469,7 @@ mod tests {
     fn default_config_loads() {
         let c = Config::default_config();
         let names: Vec<_> = c.policies.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["pss-baseline", "cis-docker"]);
+        assert_eq!(names, ["pss-baseline", "cis-docker", "docker-escapes"]);
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct Selection<'a> {
     pub only: Option<&'a str>,
     /// Each policy's `match` rules against this request; `None` selects every policy.
     pub matching: Option<&'a Matcher<'a>>,
+    /// The request is an UPDATE that changes nothing policies read
+    /// (`kubernetes::update`): only policies configured with `everyUpdate` see it.
+    pub unchanged_update: bool,
 }
 
 /// What a policy's `match` rules are checked against.
@@ -169,6 +172,7 @@ impl Selection<'_> {
         phase: Phase::All,
         only: None,
         matching: None,
+        unchanged_update: false,
     };
 }
 
@@ -176,6 +180,7 @@ pub struct PolicySet {
     policies: Vec<LoadedPolicy>,
     /// The Pod Security Standards module, when levels come from namespace labels.
     pod_security: Option<(PodSecurityConfig, PolicyModule)>,
+    docker: crate::config::DockerConfig,
     _runtime: Arc<Runtime>,
 }
 
@@ -271,6 +276,7 @@ impl PolicySet {
         };
         Ok(PolicySet {
             pod_security,
+            docker: config.docker.clone(),
             policies,
             _runtime: runtime,
         })
@@ -281,6 +287,11 @@ impl PolicySet {
     }
 
     /// Whether Pod Security levels come from namespace labels.
+    /// The Docker door's rules for calls policies cannot inspect.
+    pub fn docker_config(&self) -> &crate::config::DockerConfig {
+        &self.docker
+    }
+
     pub fn pod_security_enabled(&self) -> bool {
         self.pod_security.is_some()
     }
@@ -307,6 +318,7 @@ impl PolicySet {
         let applicable = self.policies.iter().filter(|p| {
             p.applies_to(request.source)
                 && selection.only.is_none_or(|name| p.config.name == name)
+                && (!selection.unchanged_update || p.config.every_update)
                 && match selection.phase {
                     Phase::All => true,
                     Phase::Mutate => p.mutates(),
@@ -369,6 +381,7 @@ impl PolicySet {
             json_patch::diff(&original, &object)
         });
         if selection.phase != Phase::Mutate
+            && !selection.unchanged_update
             && let (Some(pod_security), Some(matcher)) = (&self.pod_security, selection.matching)
         {
             results.extend(namespace_levels(pod_security, request, matcher));

@@ -68,7 +68,7 @@ fn pss_fixtures_are_decided_as_psa_decides_them() {
     );
 }
 
-fn docker_samples() -> Vec<(String, Value)> {
+pub fn docker_samples() -> Vec<(String, Value)> {
     let dir = shared("conformance/docker-authz/requests");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();

@@ -80,7 +80,7 @@ fn dockerd_consults_portcullis() {
         ),
         (
             &["-v", "/var/run/docker.sock:/var/run/docker.sock"],
-            "5.32 docker socket (bind mount of /var/run/docker.sock: is a sensitive host path",
+            "5.32 docker socket (bind mount of /var/run/docker.sock (the host's /run/docker.sock): is a sensitive host path",
         ),
         (
             &["--mount", "type=bind,src=/etc,dst=/etc"],

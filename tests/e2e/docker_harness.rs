@@ -169,6 +169,58 @@ impl Dockerd {
             .unwrap()
     }
 
+    /// One raw Docker API call on dockerd's socket, as a crafted client would send it: the
+    /// status code and the response body. A JSON body goes with `Content-Type:
+    /// application/json`, so dockerd forwards it to the plugin.
+    pub fn api(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+        self.api_typed(method, path, body, "application/json")
+    }
+
+    /// A raw call whose body has the given content type (dockerd forwards only JSON bodies
+    /// to the plugin).
+    pub fn api_typed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        content_type: &str,
+    ) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(self.dir.path().join("docker.sock")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n");
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        } else {
+            request.push_str("Content-Length: 0\r\n");
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        if let Some(body) = body {
+            stream.write_all(body).unwrap();
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).to_string();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
     /// Stops the plugin (by its pid), leaving dockerd running.
     pub fn stop_plugin(&mut self) {
         if let Some(mut child) = self.portcullis.take() {

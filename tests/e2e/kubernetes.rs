@@ -684,3 +684,112 @@ fn the_engine_registers_its_own_webhook_configurations() {
         ca.as_str()
     );
 }
+
+/// Pods and Deployments admitted before Portcullis was switched on, then updated: what
+/// changes nothing a policy reads passes, as Pod Security Admission lets it pass; what
+/// changes an image or a pod template is decided.
+#[test]
+fn updates_to_workloads_admitted_before_enforcement() {
+    let cluster = Cluster::start();
+    let server = Server::start_with_kubeconfig(
+        "policies:\n  - name: pss-baseline\n    module: builtin:pss-baseline\n",
+        Some(&cluster.kubeconfig),
+    );
+    for args in [
+        vec!["create", "namespace", "t1"],
+        vec!["-n", "t1", "create", "serviceaccount", "default"],
+    ] {
+        let out = cluster.kubectl(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+
+    // Admitted while no webhook was registered.
+    let privileged = pod("old", "", "busybox:1.36")
+        .replace(
+            "      image: busybox:1.36\n",
+            "      image: busybox:1.36\n      securityContext:\n        privileged: true\n",
+        )
+        .replace(
+            "  namespace: t1\n",
+            "  namespace: t1\n  finalizers: [example.com/hold]\n",
+        );
+    let out = cluster.apply(&privileged);
+    assert!(out.status.success(), "{}", text(&out));
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: t1\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      hostPID: true\n      containers:\n        - name: web\n          image: nginx:1.25\n";
+    let out = cluster.apply(deployment);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the webhook never answered", || {
+        let fresh = privileged.replace("name: old", "name: probe");
+        let out = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&fresh));
+        if text(&out).contains("denied by portcullis") {
+            Ok(())
+        } else {
+            Err(text(&out))
+        }
+    });
+
+    let ok = |args: &[&str]| {
+        let out = cluster.kubectl(args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    let refused = |args: &[&str], why: &str| {
+        let out = cluster.kubectl(args, None);
+        assert!(!out.status.success(), "{args:?} was allowed");
+        assert!(text(&out).contains(why), "{args:?}: {}", text(&out));
+    };
+    ok(&["-n", "t1", "label", "pod", "old", "team=a"]);
+    ok(&["-n", "t1", "annotate", "pod", "old", "note=checked"]);
+    refused(
+        &["-n", "t1", "set", "image", "pod/old", "c=busybox:1.37"],
+        "privileged",
+    );
+    ok(&["-n", "t1", "label", "deployment", "web", "team=a"]);
+    ok(&["-n", "t1", "scale", "deployment", "web", "--replicas=2"]);
+    refused(
+        &[
+            "-n",
+            "t1",
+            "set",
+            "image",
+            "deployment/web",
+            "web=nginx:1.26",
+        ],
+        "hostPID",
+    );
+
+    // A Pod stuck terminating on its finalizer can be released.
+    ok(&["-n", "t1", "delete", "pod", "old", "--wait=false"]);
+    ok(&[
+        "-n",
+        "t1",
+        "patch",
+        "pod",
+        "old",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    eventually("the pod was not deleted", || {
+        let out = cluster.kubectl(&["-n", "t1", "get", "pod", "old"], None);
+        if text(&out).contains("NotFound") {
+            Ok(())
+        } else {
+            Err(text(&out))
+        }
+    });
+
+    // The audit log says which updates were let through without evaluation.
+    let skipped = server
+        .audit_records()
+        .into_iter()
+        .filter(|r| {
+            r["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("allowed without evaluation"))
+        })
+        .count();
+    assert!(skipped >= 4, "{skipped} updates recorded as not evaluated");
+}

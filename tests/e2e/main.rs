@@ -8,6 +8,8 @@
 //! - `kubernetes`: a real kube-apiserver calling Portcullis, driven with kubectl.
 //! - `image`: the container image built and run with a real dockerd.
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
+//! - `moby_oracle`: the Docker door reads request bodies exactly as dockerd does, checked
+//!   against a Go program built from moby's own types on 100,000 generated bodies per run.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
 //! - `server`, `server_lifecycle`: `portcullis serve` over HTTPS with a real TLS client:
@@ -16,11 +18,13 @@
 mod chart;
 mod conformance;
 mod docker;
+mod docker_bodies;
 mod docker_harness;
 mod eval;
 mod hostile;
 mod image;
 mod kubernetes;
+mod moby_oracle;
 mod mutation;
 mod server;
 mod server_harness;

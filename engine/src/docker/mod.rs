@@ -5,6 +5,7 @@
 
 pub mod authz;
 pub mod gojson;
+pub mod moby;
 pub mod normalize;
 pub mod route;
 
@@ -25,7 +26,7 @@ pub struct Authorized {
 
 /// Decides one `AuthZReq`. A request that cannot be inspected is denied, naming why.
 pub fn authorize(policies: &PolicySet, authz: &AuthzRequest) -> Authorized {
-    let request = match normalize::normalize(authz) {
+    let request = match normalize::normalize_with(authz, policies.docker_config()) {
         Ok(request) => request,
         Err(undecidable) => {
             let verdict = Verdict::deny(format!("denied by portcullis: {undecidable}"));
@@ -51,6 +52,7 @@ pub fn authorize(policies: &PolicySet, authz: &AuthzRequest) -> Authorized {
         phase: Phase::All,
         only: None,
         matching: Some(&matcher),
+        unchanged_update: false,
     };
     let verdict = policies.evaluate_selected(&request, selection, None);
     Authorized {

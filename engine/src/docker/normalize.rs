@@ -9,7 +9,9 @@ use crate::workload::{capability, host_path, image};
 
 use super::authz::AuthzRequest;
 use super::gojson::GoJson;
-use super::route::{self, Operation, Route};
+use super::moby::{self, BodyKind};
+use super::route::{self, Class, Operation, Route};
+use crate::config::DockerConfig;
 
 /// Why a request cannot be decided; it is denied with this message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,12 +30,60 @@ pub enum Undecidable {
         operation: &'static str,
         reason: String,
     },
+    #[error(
+        "{operation} ({route}) cannot be inspected: {reason}; denied unless \
+         docker.allowUninspectable lists {operation}"
+    )]
+    Uninspectable {
+        operation: &'static str,
+        route: String,
+        reason: &'static str,
+    },
+    #[error(
+        "{method} {path} is not a route of the Docker API this plugin knows; denied unless \
+         docker.allowUnknownRoutes is set"
+    )]
+    UnknownRoute { method: String, path: String },
+    #[error(
+        "{operation} request body cannot be read as dockerd reads it ({reason}); dockerd \
+         refuses it too"
+    )]
+    Refused {
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+/// Builds the envelope for an authz request, with the default rules for routes policies
+/// cannot inspect (denied).
+pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
+    normalize_with(req, &DockerConfig::default())
 }
 
 /// Builds the envelope for an authz request.
-pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
+pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Request, Undecidable> {
     let route = route::parse(&req.request_method, &req.request_uri);
     let op = route.operation.name();
+    match route.class {
+        Class::Uninspectable if !config.allow_uninspectable.iter().any(|a| a == op) => {
+            let reason = route
+                .pattern
+                .and_then(|p| route::ROUTES.iter().find(|r| r.pattern == p))
+                .map_or("", |r| r.reason);
+            return Err(Undecidable::Uninspectable {
+                operation: op,
+                route: format!("{} {}", route.method, route.pattern.unwrap_or_default()),
+                reason,
+            });
+        }
+        Class::Unknown if !config.allow_unknown_routes => {
+            return Err(Undecidable::UnknownRoute {
+                method: route.method.clone(),
+                path: route.path.clone(),
+            });
+        }
+        _ => {}
+    }
     let body = match req.body() {
         Ok(body) => body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)),
         Err(e) => {
@@ -45,10 +95,7 @@ pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
     };
 
     let parsed = match &body {
-        Some(bytes) => Some(GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {
-            operation: op,
-            reason: e.to_string(),
-        })?),
+        Some(bytes) => Some(read_body(&route.operation, op, bytes)?),
         None if route.operation.needs_body() => {
             let why = if req.headers_announce_body() {
                 " although its headers announce one (dockerd drops bodies that are too large or \
@@ -72,7 +119,11 @@ pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
         None => None,
     };
 
-    let workload = parsed.as_ref().and_then(|body| workload(&route, body));
+    let workload = match route.operation {
+        // A build's RUN steps run with settings from the query; its body is the context.
+        Operation::Build => Some(build_workload(&route)),
+        _ => parsed.as_ref().and_then(|body| workload(&route, body)),
+    };
     let name = match &route.operation {
         Operation::ContainerCreate => route.query_value("name").map(str::to_string),
         Operation::ContainerStart { id }
@@ -119,6 +170,24 @@ pub fn normalize(req: &AuthzRequest) -> Result<Request, Undecidable> {
     })
 }
 
+/// The body as dockerd's handler for `operation` decodes it, in canonical form; bodies of
+/// other routes are read as plain JSON.
+fn read_body(operation: &Operation, op: &'static str, bytes: &[u8]) -> Result<GoJson, Undecidable> {
+    let canonical = match BodyKind::of(operation) {
+        Some(kind) => moby::decode(kind, bytes).map_err(|e| Undecidable::Refused {
+            operation: op,
+            reason: e.0,
+        })?,
+        None => {
+            return GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {
+                operation: op,
+                reason: e.to_string(),
+            });
+        }
+    };
+    Ok(GoJson::parse(canonical.as_bytes()).expect("Go's json.Marshal output is JSON"))
+}
+
 fn is_json(content_type: &str) -> bool {
     content_type
         .split(';')
@@ -141,17 +210,13 @@ fn pull_image(route: &Route) -> Option<crate::abi::ImageRef> {
 fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
     match &route.operation {
         Operation::ContainerCreate => {
-            // Up to API 1.43 (Docker 26) HostConfig fields at the top level were used when the
-            // body had no HostConfig; later daemons ignore them. Reading them then can only
-            // deny more.
-            let inner = body.get("HostConfig");
-            let host_config = if inner.is_null() { body } else { inner };
+            // runconfig already merged the deprecated top-level HostConfig fields.
             let name = route.query_value("name").unwrap_or_default().to_string();
             Some(container_workload(
                 route.operation.name(),
                 name,
-                body,
-                host_config,
+                body.get("Config"),
+                body.get("HostConfig"),
             ))
         }
         Operation::ContainerStart { id } => {
@@ -160,7 +225,7 @@ fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
                 route.operation.name(),
                 id.clone(),
                 &GoJson::Null,
-                body,
+                body.get("HostConfig"),
             ))
         }
         Operation::ContainerUpdate { id } => {
@@ -181,6 +246,8 @@ fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
                 .unwrap_or_default();
             Some(plugin_workload(route.operation.name(), name, body))
         }
+        Operation::VolumeCreate => Some(volume_workload(route, body)),
+        Operation::PluginSet { name } => Some(plugin_settings_workload(route, name, body)),
         Operation::ExecCreate { id } => {
             let mut w = Workload::new(route.operation.name().into(), String::new());
             let mut c = Container::new(id.clone(), ContainerKind::Exec, String::new());
@@ -230,6 +297,27 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
                 .to_string(),
         })
         .collect();
+    // A device cgroup rule lets the container create and use the devices it names (mknod is
+    // among Docker's default capabilities), so each is a host device: `c 8:0 rwm`, `a *:* rwm`.
+    c.devices
+        .extend(hc.get("DeviceCgroupRules").strings().map(|rule| {
+            let mut parts = rule.split_whitespace();
+            let (kind, numbers, permissions) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let every = kind == "a" || numbers.split(':').any(|n| n == "*");
+            Device {
+                host_path: if every {
+                    "*".to_string()
+                } else {
+                    format!("{kind} {numbers}")
+                },
+                container_path: String::new(),
+                permissions: permissions.to_string(),
+            }
+        }));
     w.containers.push(c);
 
     let ns = &mut w.namespaces;
@@ -265,6 +353,106 @@ fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) ->
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
         .collect();
+    w
+}
+
+/// `POST /volumes/create`: the local driver mounts its `device` option with mount(2), so a
+/// `bind`/`rbind` in `o` binds a host path and an absolute `device` without it mounts a host
+/// block device. Either is the host path it names.
+fn volume_workload(route: &Route, body: &GoJson) -> Workload {
+    let mut w = Workload::new(route.operation.name().into(), String::new());
+    let name = body.get("Name").as_str().unwrap_or_default().to_string();
+    let driver = body.get("Driver").as_str().unwrap_or_default();
+    let mut c = Container::new(name.clone(), ContainerKind::Container, String::new());
+    c.image = None;
+    w.containers.push(c);
+    if let Some(path) = local_driver_host_path(driver, body.get("DriverOpts")) {
+        w.volumes.push(Volume {
+            name,
+            kind: VolumeKind::HostPath,
+            source: "volume".into(),
+            host_path: Some(host_path(&path)),
+            read_only: false,
+            pointer: "/DriverOpts/device".into(),
+            propagation: None,
+        });
+    }
+    w
+}
+
+/// The host path a volume of driver `driver` with options `opts` mounts, when it is the
+/// local driver (dockerd's default) given a host path or device.
+fn local_driver_host_path(driver: &str, opts: &GoJson) -> Option<String> {
+    if !(driver.is_empty() || driver == "local") {
+        return None;
+    }
+    let device = opts.get("device").as_str().filter(|d| !d.is_empty())?;
+    let bind = opts
+        .get("o")
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .any(|o| o == "bind" || o == "rbind");
+    if bind {
+        // mount(2) resolves a relative source against dockerd's working directory, `/`.
+        Some(device.to_string())
+    } else if device.starts_with('/') {
+        Some(device.to_string())
+    } else {
+        None
+    }
+}
+
+/// `POST /plugins/{name}/set`: `["mnt.source=/path", "dev.path=/dev/x", "ENV=v"]`. A mount's
+/// `source` is a host path and a device's `path` a host device.
+fn plugin_settings_workload(route: &Route, name: &str, body: &GoJson) -> Workload {
+    let mut w = Workload::new(route.operation.name().into(), String::new());
+    let mut c = Container::new(name.to_string(), ContainerKind::Container, String::new());
+    for (i, setting) in body.strings().enumerate() {
+        let Some((key, value)) = setting.split_once('=') else {
+            continue;
+        };
+        match key.rsplit_once('.') {
+            Some((_, "source")) => w.volumes.push(Volume {
+                name: String::new(),
+                kind: VolumeKind::HostPath,
+                source: "bind".into(),
+                host_path: Some(host_path(value)),
+                read_only: false,
+                pointer: format!("/{i}"),
+                propagation: None,
+            }),
+            Some((_, "path")) => c.devices.push(Device {
+                host_path: value.to_string(),
+                container_path: value.to_string(),
+                permissions: "rwm".into(),
+            }),
+            _ => {}
+        }
+    }
+    w.containers.push(c);
+    w
+}
+
+/// `POST /build`: the classic builder runs each RUN step in a container with the query's
+/// `networkmode`, `securityopt` and `cgroupparent` (first values, as Go's `FormValue`).
+fn build_workload(route: &Route) -> Workload {
+    let mut w = Workload::new(route.operation.name().into(), String::new());
+    let mut c = Container::new(String::new(), ContainerKind::Container, String::new());
+    security_opts(
+        &mut c,
+        route
+            .query
+            .iter()
+            .filter(|(k, _)| k == "securityopt")
+            .map(|(_, v)| v.as_str()),
+    );
+    w.containers.push(c);
+    w.namespaces.network = namespace_mode(route.query_value("networkmode"));
+    w.cgroup_parent = route
+        .query_value("cgroupparent")
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     w
 }
 
@@ -335,6 +523,23 @@ fn service_workload(route: &Route, body: &GoJson) -> Workload {
         .map(capability)
         .collect();
     c.read_only_root_filesystem = spec.get("ReadOnly").as_bool();
+    let selinux = spec.get("Privileges").get("SELinuxContext");
+    if !selinux.is_null() {
+        let text = |key: &str| {
+            selinux
+                .get(key)
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        c.selinux = Some(SelinuxOptions {
+            user: text("User"),
+            role: text("Role"),
+            type_: text("Type"),
+            level: text("Level"),
+            disabled: selinux.get("Disable").as_bool() == Some(true),
+        });
+    }
     c.resources = resources(
         task.get("Resources").get("Limits"),
         ["MemoryBytes", "NanoCPUs", "Pids"],
@@ -372,6 +577,30 @@ fn service_workload(route: &Route, body: &GoJson) -> Workload {
         })
         .collect();
     w.sysctls = sysctls(spec);
+    // A plugin service (`TaskTemplate.PluginSpec`) installs a plugin on every node with the
+    // privileges it lists.
+    let plugin = task.get("PluginSpec");
+    if !plugin.is_null() {
+        // runtime.PluginSpec's JSON names are lower case.
+        let name = plugin
+            .get("remote")
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .or(plugin.get("name").as_str())
+            .unwrap_or_default();
+        let p = plugin_workload(route.operation.name(), name, plugin.get("privileges"));
+        if p.namespaces.network == NamespaceMode::Host {
+            w.namespaces.network = NamespaceMode::Host;
+        }
+        if p.namespaces.pid == NamespaceMode::Host {
+            w.namespaces.pid = NamespaceMode::Host;
+        }
+        w.volumes.extend(p.volumes.into_iter().map(|mut v| {
+            v.pointer = format!("/TaskTemplate/PluginSpec/Privileges{}", v.pointer);
+            v
+        }));
+        w.containers.extend(p.containers);
+    }
     w
 }
 
@@ -382,8 +611,14 @@ fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
     let mut c = Container::new(name.to_string(), ContainerKind::Container, String::new());
     c.image = Some(image::parse(name)).filter(|_| !name.is_empty());
     for (i, privilege) in body.as_array().iter().enumerate() {
-        let values: Vec<&str> = privilege.get("Value").strings().collect();
-        match privilege.get("Name").as_str().unwrap_or_default() {
+        // `types.PluginPrivilege` spells its fields `Name` and `Value`; swarm's
+        // `runtime.PluginPrivilege` (a plugin service) `name` and `value`.
+        let field = |upper: &str, lower: &str| {
+            let v = privilege.get(upper);
+            if v.is_null() { privilege.get(lower) } else { v }
+        };
+        let values: Vec<&str> = field("Value", "value").strings().collect();
+        match field("Name", "name").as_str().unwrap_or_default() {
             "capabilities" => c
                 .capabilities_add
                 .extend(values.iter().map(|v| capability(v))),
@@ -460,11 +695,19 @@ fn set_user(c: &mut Container, user: Option<&str>) {
 }
 
 /// `SecurityOpt` entries, in both the `key=value` and the legacy `key:value` syntax.
+///
+/// Split as dockerd's `parseSecurityOpt` splits them: a bare `no-new-privileges` or
+/// `disable` (SELinux labeling off), else at the first `=` when there is one, else at the
+/// first `:`. Anything else dockerd refuses.
 fn security_opts<'a>(c: &mut Container, opts: impl Iterator<Item = &'a str>) {
     for opt in opts {
-        let (key, value) = match opt.split_once(['=', ':']) {
-            Some((k, v)) => (k, v),
-            None => (opt, ""),
+        let (key, value) = match opt {
+            "no-new-privileges" => ("no-new-privileges", "true"),
+            "disable" => ("label", "disable"),
+            _ => match opt.split_once('=').or_else(|| opt.split_once(':')) {
+                Some((k, v)) => (k, v),
+                None => continue,
+            },
         };
         match key {
             "seccomp" => {
@@ -511,8 +754,12 @@ fn security_opts<'a>(c: &mut Container, opts: impl Iterator<Item = &'a str>) {
                 }
             }
             "no-new-privileges" => {
-                // `no-new-privileges` alone means true.
-                let on = value.is_empty() || value.parse::<bool>().unwrap_or(false);
+                // strconv.ParseBool; dockerd refuses any other value.
+                let on = match value {
+                    "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                    "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                    _ => continue,
+                };
                 c.allow_privilege_escalation = Some(!on);
             }
             _ => {}
@@ -650,14 +897,22 @@ fn mounts(hc: &GoJson) -> Vec<Volume> {
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             let source = m.get("Source").as_str().unwrap_or_default();
+            let driver = m.get("VolumeOptions").get("DriverConfig");
             let (kind, path) = match typ.as_str() {
                 "bind" => (VolumeKind::HostPath, Some(host_path(source))),
-                "volume" => (VolumeKind::Volume, None),
+                // A volume created on first use with the local driver's bind options.
+                "volume" => match local_driver_host_path(
+                    driver.get("Name").as_str().unwrap_or_default(),
+                    driver.get("Options"),
+                ) {
+                    Some(p) => (VolumeKind::HostPath, Some(host_path(&p))),
+                    None => (VolumeKind::Volume, None),
+                },
                 "tmpfs" => (VolumeKind::Tmpfs, None),
                 _ => (VolumeKind::Other, None),
             };
             Volume {
-                name: if kind == VolumeKind::Volume {
+                name: if typ == "volume" {
                     source.to_string()
                 } else {
                     String::new()
@@ -736,11 +991,7 @@ mod tests {
         assert_eq!(
             paths,
             vec![
-                (
-                    VolumeKind::HostPath,
-                    Some("/var/run/docker.sock".into()),
-                    false
-                ),
+                (VolumeKind::HostPath, Some("/run/docker.sock".into()), false),
                 (VolumeKind::Volume, None, true),
                 (VolumeKind::HostPath, Some("/srv/app".into()), true),
                 (VolumeKind::HostPath, Some("/etc".into()), false),
@@ -776,7 +1027,7 @@ mod tests {
                 "/v1.43/containers/web/exec",
                 Some("not json")
             )),
-            Err(Undecidable::BadBody { .. })
+            Err(Undecidable::Refused { .. })
         ));
         // Listing needs no body.
         assert!(normalize(&authz("GET", "/v1.43/containers/json", None)).is_ok());
@@ -851,9 +1102,9 @@ mod tests {
                 "{body:?}"
             );
         }
+        // dockerd cannot decode an array into its create request; neither do we.
         let r = authz("POST", "/v1.43/containers/create", Some("[1,2]"));
-        let req = normalize(&r).unwrap();
-        assert_eq!(req.workload.unwrap().containers[0].privileged, None);
+        assert!(matches!(normalize(&r), Err(Undecidable::Refused { .. })));
     }
 
     #[test]
@@ -882,7 +1133,7 @@ mod tests {
         assert_eq!(w.namespaces.network, NamespaceMode::Host);
         assert_eq!(
             w.volumes[0].host_path.as_ref().unwrap().normalized,
-            "/var/run/docker.sock"
+            "/run/docker.sock"
         );
         assert_eq!(w.volumes[0].pointer, "/TaskTemplate/ContainerSpec/Mounts/0");
 
@@ -919,5 +1170,138 @@ mod tests {
             (c.resources.memory_limit_bytes, c.resources.pids_limit),
             (Some(1048576), Some(-1))
         );
+    }
+
+    #[test]
+    fn host_access_outside_create_is_a_host_path() {
+        let host = |req: Request| -> Vec<String> {
+            req.workload
+                .unwrap()
+                .volumes
+                .iter()
+                .filter_map(|v| v.host_path.as_ref().map(|p| p.normalized.clone()))
+                .collect()
+        };
+        let volume = |body: &str| normalize(&authz("POST", "/v1.41/volumes/create", Some(body)));
+        assert_eq!(
+            host(
+                volume(r#"{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}"#)
+                    .unwrap()
+            ),
+            ["/etc"]
+        );
+        assert_eq!(
+            host(volume(r#"{"Name":"v","Driver":"local","DriverOpts":{"o":"ro,rbind","device":"var/run"}}"#).unwrap()),
+            ["/run"]
+        );
+        assert_eq!(
+            host(volume(r#"{"DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#).unwrap()),
+            ["/dev/sda1"]
+        );
+        assert!(
+            host(volume(r#"{"DriverOpts":{"type":"tmpfs","device":"tmpfs"}}"#).unwrap()).is_empty()
+        );
+        assert!(
+            host(volume(r#"{"Driver":"other","DriverOpts":{"o":"bind","device":"/"}}"#).unwrap())
+                .is_empty()
+        );
+
+        let mount = r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/t",
+            "VolumeOptions":{"DriverConfig":{"Options":{"o":"bind","device":"/sbin/.."}}}}]}}"#;
+        let req = normalize(&authz("POST", "/v1.41/containers/create", Some(mount))).unwrap();
+        assert_eq!(host(req), ["/usr"]);
+
+        let set = normalize(&authz(
+            "POST",
+            "/v1.41/plugins/sshfs/set",
+            Some(r#"["mymount.source=/root","DEBUG=1","dev.path=/dev/sda"]"#),
+        ))
+        .unwrap();
+        let w = set.workload.clone().unwrap();
+        assert_eq!(w.containers[0].devices[0].host_path, "/dev/sda");
+        assert_eq!(host(set), ["/root"]);
+    }
+
+    #[test]
+    fn builds_devices_and_security_options_as_dockerd_reads_them() {
+        let build = normalize(&authz(
+            "POST",
+            "/v1.41/build?networkmode=host&securityopt=seccomp%3Dunconfined&cgroupparent=/x",
+            None,
+        ))
+        .unwrap();
+        let w = build.workload.unwrap();
+        assert_eq!(w.namespaces.network, NamespaceMode::Host);
+        assert_eq!(
+            w.containers[0].seccomp.as_ref().unwrap().kind,
+            ProfileKind::Unconfined
+        );
+        assert_eq!(w.cgroup_parent.as_deref(), Some("/x"));
+
+        let body = r#"{"HostConfig":{"DeviceCgroupRules":["c 8:0 rwm","b *:* r"],
+            "SecurityOpt":["disable","no-new-privileges=T","seccomp:x=y"]}}"#;
+        let req = normalize(&authz("POST", "/v1.41/containers/create", Some(body))).unwrap();
+        let c = &req.workload.unwrap().containers[0];
+        let devices: Vec<_> = c.devices.iter().map(|d| d.host_path.as_str()).collect();
+        assert_eq!(devices, ["c 8:0", "*"]);
+        assert!(c.selinux.as_ref().unwrap().disabled);
+        assert_eq!(c.allow_privilege_escalation, Some(false));
+    }
+
+    #[test]
+    fn uninspectable_and_unknown_routes_are_denied_unless_allowed() {
+        let plugin = authz("POST", "/v1.41/plugins/create?name=x", None);
+        assert!(matches!(
+            normalize(&plugin),
+            Err(Undecidable::Uninspectable { .. })
+        ));
+        let allowed = DockerConfig {
+            allow_uninspectable: vec!["plugin-create".into()],
+            ..Default::default()
+        };
+        assert!(normalize_with(&plugin, &allowed).is_ok());
+        let unknown = authz("POST", "/v1.41/containers/x/frobnicate", None);
+        assert!(matches!(
+            normalize(&unknown),
+            Err(Undecidable::UnknownRoute { .. })
+        ));
+        let allowed = DockerConfig {
+            allow_unknown_routes: true,
+            ..Default::default()
+        };
+        assert!(normalize_with(&unknown, &allowed).is_ok());
+        assert!(normalize(&authz("GET", "/v1.41/anything/new", None)).is_ok());
+    }
+
+    /// Bodies are read in their canonical form, where a misspelled member is silently absent:
+    /// every member this file reads must be a JSON name of some moby request type.
+    #[test]
+    fn every_member_read_is_a_moby_json_name() {
+        let schema = crate::docker::gojson::Schema::get();
+        let names: std::collections::HashSet<&str> = schema
+            .types
+            .iter()
+            .filter_map(|t| match &t.kind {
+                crate::docker::gojson::schema::Kind::Struct(s) => Some(s),
+                _ => None,
+            })
+            .flat_map(|s| s.fields.iter().map(|f| &*f.name))
+            .collect();
+        let source = include_str!("normalize.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut read = 0;
+        for piece in code.split(".get(\"").skip(1) {
+            let name = &piece[..piece.find('"').unwrap()];
+            // Local-driver options are a map's keys, not struct fields.
+            if ["device", "o"].contains(&name) {
+                continue;
+            }
+            assert!(
+                names.contains(name),
+                "normalize.rs reads {name:?}, which no moby type has"
+            );
+            read += 1;
+        }
+        assert!(read > 50, "only {read} members found");
     }
 }

@@ -4,6 +4,7 @@
 pub mod namespaces;
 pub mod registration;
 pub mod review;
+pub mod update;
 pub mod workload;
 
 pub use review::{AdmissionRequest, AdmissionReview, ReviewError};
@@ -56,10 +57,12 @@ pub fn review(
         namespaces: options.namespaces,
         own_namespace: options.own_namespace,
     };
+    let unchanged = update::unchanged(&admission);
     let selection = Selection {
         phase: options.phase,
         only: options.only,
         matching: Some(&matcher),
+        unchanged_update: unchanged.is_some(),
     };
     let kind = admission.kind.kind.clone();
     let renormalize = move |previous: &Request, object: &Value| {
@@ -68,7 +71,16 @@ pub fn review(
         next.workload = workload::normalize(&kind, object);
         next
     };
-    let verdict = policies.evaluate_selected(&request, selection, Some(&renormalize));
+    let mut verdict = policies.evaluate_selected(&request, selection, Some(&renormalize));
+    if let Some(why) = unchanged {
+        // Recorded in the audit log: which policies were skipped and why.
+        verdict
+            .audit_annotations
+            .insert("portcullis.dev/not-evaluated".into(), why.into());
+        if verdict.allowed && verdict.message.is_empty() {
+            verdict.message = format!("allowed without evaluation: {why}");
+        }
+    }
     let response = AdmissionReview::respond(&api_version, &admission.uid, &verdict);
     Ok(Reviewed {
         response,

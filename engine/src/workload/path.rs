@@ -1,11 +1,45 @@
-//! Lexical normalization of host paths: `.`, `..` and repeated slashes resolved, so that
-//! `/var//run/../run/docker.sock` is compared as `/var/run/docker.sock`. Symbolic links on
-//! the host cannot be seen from here; see docs/policies/host-mounts.md.
+//! Normalization of host paths: `.`, `..` and repeated slashes resolved, and the symbolic
+//! links every current distribution has at the root followed as the kernel follows them
+//! (merged `/usr`: `/bin` is `/usr/bin`; `/var/run` is `/run`), so that
+//! `/var//run/../run/docker.sock` is compared as `/run/docker.sock` and `/bin/../share` as
+//! `/usr/share`. Other symbolic links on the host cannot be seen from here; see
+//! docs/policies/host-mounts.md. The SDK's `path::normalize` is the same function, for the
+//! paths in policies' settings.
 
-/// Normalizes an absolute path. A relative path is taken as relative to `/`: it cannot name
-/// anything safer than the absolute path of the same spelling.
+/// The root-level symbolic links of merged-`/usr` Debian, Ubuntu, Fedora and Arch hosts,
+/// and `/var/run` and `/var/lock`. On a host without them this decides `/bin/..` as `/usr`
+/// rather than `/`: stricter, never looser.
+const HOST_SYMLINKS: &[(&[&str], &[&str])] = &[
+    (&["bin"], &["usr", "bin"]),
+    (&["sbin"], &["usr", "sbin"]),
+    (&["lib"], &["usr", "lib"]),
+    (&["lib32"], &["usr", "lib32"]),
+    (&["lib64"], &["usr", "lib64"]),
+    (&["libx32"], &["usr", "libx32"]),
+    (&["var", "run"], &["run"]),
+    (&["var", "lock"], &["run", "lock"]),
+];
+
+/// Normalizes an absolute host path. A relative path is taken as relative to `/`: it cannot
+/// name anything safer than the absolute path of the same spelling. dockerd does not clean
+/// bind sources; the kernel resolves each symbolic link before the `..` that follows it, and
+/// so does this.
 pub fn normalize(raw: &str) -> String {
-    let parts = segments(raw);
+    let mut parts: Vec<&str> = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => {
+                parts.push(other);
+                if let Some((_, target)) = HOST_SYMLINKS.iter().find(|(link, _)| *link == parts) {
+                    parts = target.to_vec();
+                }
+            }
+        }
+    }
     if parts.is_empty() {
         return "/".to_string();
     }
@@ -17,8 +51,8 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
-/// The segments of a path with `.`, `..` and empty segments resolved; `..` above the root
-/// stays at the root, as the kernel and HTTP routers both treat it.
+/// The segments of a URL path with `.`, `..` and empty segments resolved; `..` above the
+/// root stays at the root, as HTTP routers treat it.
 pub fn segments(raw: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in raw.split('/') {
@@ -53,7 +87,15 @@ mod tests {
             ("", "/"),
             ("//", "/"),
             ("/etc/", "/etc"),
-            ("/var//run/../run/./docker.sock", "/var/run/docker.sock"),
+            ("/var//run/../run/./docker.sock", "/run/docker.sock"),
+            ("/var/run/docker.sock", "/run/docker.sock"),
+            ("/bin", "/usr/bin"),
+            ("/bin/../share", "/usr/share"),
+            ("/lib64/../../etc", "/etc"),
+            ("/sbin/", "/usr/sbin"),
+            ("/var/lock/../x", "/run/x"),
+            ("/binary", "/binary"),
+            ("/usr/bin/../lib", "/usr/lib"),
             ("/../../etc", "/etc"),
             ("/a/b/../../..", "/"),
             ("etc/passwd", "/etc/passwd"),

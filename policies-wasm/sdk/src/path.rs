@@ -1,7 +1,22 @@
 //! Host paths as the engine normalizes them, for policies that compare paths from their
 //! settings with the normalized paths of a request.
 
-/// Resolves `.`, `..` and repeated slashes; a relative path is taken as relative to `/`.
+/// The root-level symbolic links of merged-`/usr` hosts, and `/var/run`, `/var/lock`.
+const HOST_SYMLINKS: &[(&[&str], &[&str])] = &[
+    (&["bin"], &["usr", "bin"]),
+    (&["sbin"], &["usr", "sbin"]),
+    (&["lib"], &["usr", "lib"]),
+    (&["lib32"], &["usr", "lib32"]),
+    (&["lib64"], &["usr", "lib64"]),
+    (&["libx32"], &["usr", "libx32"]),
+    (&["var", "run"], &["run"]),
+    (&["var", "lock"], &["run", "lock"]),
+];
+
+/// Resolves `.`, `..`, repeated slashes and the root-level symbolic links every current
+/// distribution has (`/bin` is `/usr/bin`, `/var/run` is `/run`), each link before the `..`
+/// after it, as the kernel does; a relative path is taken as relative to `/`. The engine
+/// normalizes request paths with the same function.
 pub fn normalize(raw: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in raw.split('/') {
@@ -10,7 +25,12 @@ pub fn normalize(raw: &str) -> String {
             ".." => {
                 parts.pop();
             }
-            p => parts.push(p),
+            p => {
+                parts.push(p);
+                if let Some((_, target)) = HOST_SYMLINKS.iter().find(|(link, _)| *link == parts) {
+                    parts = target.to_vec();
+                }
+            }
         }
     }
     if parts.is_empty() {
@@ -36,8 +56,10 @@ mod tests {
     fn normalizes_like_the_engine() {
         assert_eq!(
             normalize("/var//run/../run/./docker.sock"),
-            "/var/run/docker.sock"
+            "/run/docker.sock"
         );
+        assert_eq!(normalize("/bin/../share"), "/usr/share");
+        assert_eq!(normalize("/lib64/x"), "/usr/lib64/x");
         assert_eq!(normalize("/../.."), "/");
         assert!(within("/etc/ssl", "/etc"));
         assert!(!within("/etcetera", "/etc"));

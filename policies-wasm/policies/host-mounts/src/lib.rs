@@ -216,10 +216,18 @@ impl Policy for HostMounts {
     }
 }
 
+/// The volume as the user wrote it, and the host path it resolves to when that differs
+/// (`/var/run/docker.sock` is `/run/docker.sock` on the host).
 fn describe(request: &Request, volume: &Volume, path: &str) -> String {
-    match request.source {
-        Source::Kubernetes => format!("hostPath volume {:?} ({path})", volume.name),
-        Source::Docker => format!("bind mount of {path}"),
+    let raw = volume
+        .host_path
+        .as_ref()
+        .map(|h| h.raw.trim_end_matches('/'))
+        .filter(|r| !r.is_empty() && *r != path);
+    match (request.source, raw) {
+        (Source::Kubernetes, _) => format!("hostPath volume {:?} ({path})", volume.name),
+        (Source::Docker, Some(raw)) => format!("bind mount of {raw} (the host's {path})"),
+        (Source::Docker, None) => format!("bind mount of {path}"),
     }
 }
 

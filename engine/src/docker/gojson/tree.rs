@@ -1,8 +1,6 @@
-//! JSON read the way Go's `encoding/json` fills a struct, which is how dockerd reads request
-//! bodies: object keys match field names case-insensitively (with Unicode simple folding, so
-//! `ſ` matches `s` and the Kelvin sign matches `k`), and when several keys match one field the
-//! last one wins. A plain JSON map loses exactly the information needed to get this right
-//! (key order across spellings), so objects keep every entry in order.
+//! A reader for the canonical JSON `moby::decode` produces (Go's `json.Marshal` of what
+//! dockerd decoded): every key is spelled exactly once, so lookups are exact. Objects keep
+//! their entries in order.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -24,14 +22,13 @@ impl GoJson {
         serde_json::from_slice(bytes)
     }
 
-    /// The value Go would store in struct field `name`: the last entry whose key folds to it.
-    /// `Null` when absent.
+    /// Member `name`; `Null` when absent.
     pub fn get(&self, name: &str) -> &GoJson {
         match self {
             GoJson::Object(entries) => entries
                 .iter()
                 .rev()
-                .find(|(k, _)| equal_fold(k, name))
+                .find(|(k, _)| k == name)
                 .map(|(_, v)| v)
                 .unwrap_or(&NULL),
             _ => &NULL,
@@ -110,34 +107,6 @@ impl GoJson {
     }
 }
 
-/// Go's `bytes.EqualFold` on two strings: equal under Unicode simple case folding.
-pub fn equal_fold(a: &str, b: &str) -> bool {
-    let mut a = a.chars();
-    let mut b = b.chars();
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some(x), Some(y)) if x == y || fold(x) == fold(y) => {}
-            _ => return false,
-        }
-    }
-}
-
-/// A canonical member of `c`'s simple case-folding orbit: lower case of upper case, so that
-/// `ſ` (upper `S`) and the Kelvin sign (lower `k`) land with their ASCII letters.
-fn fold(c: char) -> char {
-    let mut upper = c.to_uppercase();
-    let u = match (upper.next(), upper.next()) {
-        (Some(u), None) => u,
-        _ => c,
-    };
-    let mut lower = u.to_lowercase();
-    match (lower.next(), lower.next()) {
-        (Some(l), None) => l,
-        _ => u,
-    }
-}
-
 impl<'de> Deserialize<'de> for GoJson {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(GoJsonVisitor)
@@ -207,42 +176,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_fold_and_last_wins() {
-        let body = GoJson::parse(br#"{"hostconfig":{"PRIVILEGED":true}}"#).unwrap();
+    fn exact_members_and_map_entries() {
+        let body =
+            GoJson::parse(br#"{"HostConfig":{"Privileged":true},"Labels":{"a":"1","b":"2"}}"#)
+                .unwrap();
         assert_eq!(
             body.get("HostConfig").get("Privileged").as_bool(),
             Some(true)
         );
-
-        let dup =
-            GoJson::parse(br#"{"Privileged":true,"privileged":false,"PRIVILEGED":true}"#).unwrap();
-        assert_eq!(dup.get("Privileged").as_bool(), Some(true));
-        let dup = GoJson::parse(br#"{"privileged":true,"Privileged":false}"#).unwrap();
-        assert_eq!(dup.get("Privileged").as_bool(), Some(false));
-    }
-
-    #[test]
-    fn unicode_simple_folding_like_go() {
-        // U+017F LATIN SMALL LETTER LONG S folds to `s`; U+212A KELVIN SIGN to `k`.
-        assert!(equal_fold("Privileged", "privileged"));
-        assert!(equal_fold("PidsLimit", "PidsLimit"));
-        assert!(equal_fold("ſecurityOpt", "SecurityOpt"));
-        assert!(equal_fold("\u{212A}ey", "key"));
-        assert!(!equal_fold("Privilege", "Privileged"));
-        let body =
-            GoJson::parse("{\"HostConfig\":{\"Privileged\":false,\"Privileged\":true}}".as_bytes())
-                .unwrap();
-        assert_eq!(
-            body.get("hostconfig").get("privileged").as_bool(),
-            Some(true)
-        );
-    }
-
-    #[test]
-    fn maps_are_case_sensitive_with_last_duplicate() {
-        let m = GoJson::parse(br#"{"a":1,"A":2,"a":3}"#).unwrap();
-        let entries = m.map_entries();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].1.as_i64(), Some(3));
+        assert!(body.get("hostconfig").is_null());
+        assert_eq!(body.get("Labels").map_entries().len(), 2);
     }
 }
