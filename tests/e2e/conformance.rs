@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use portcullis::eval::{self, Input};
 use serde_json::Value;
 
-use crate::support::{default_set, policy_set, shared};
+use crate::support::{corpus, default_set, policy_set};
 
 fn decide(input: &str) -> Value {
     eval::evaluate(&default_set(), Input::parse(input).expect("fixture parses")).expect("decided")
@@ -17,7 +17,7 @@ fn decide(input: &str) -> Value {
 /// Every baseline-level PSS fixture, which the default set decides: (file, expected allow,
 /// YAML text).
 pub fn pss_cases() -> Vec<(String, bool, String)> {
-    let dir = shared("conformance/pss");
+    let dir = corpus("pss");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     index["files"]
@@ -69,7 +69,7 @@ fn pss_fixtures_are_decided_as_psa_decides_them() {
 }
 
 pub fn docker_samples() -> Vec<(String, Value)> {
-    let dir = shared("conformance/docker-authz/requests");
+    let dir = corpus("docker-authz/requests");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     index["samples"]
@@ -172,7 +172,7 @@ fn psa_substring(check: &str) -> &str {
 
 #[test]
 fn every_pss_fixture_is_decided_as_psa_decides_it_by_the_bundles() {
-    let dir = shared("conformance/pss");
+    let dir = corpus("pss");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut mismatches = Vec::new();
@@ -409,7 +409,7 @@ fn single_check_policies_decide_their_pss_checks_as_psa_does() {
         ("windowsHostProcess", "windows-host-process", "baseline"),
         ("restrictedVolumes", "volume-types", "restricted"),
     ];
-    let dir = shared("conformance/pss");
+    let dir = corpus("pss");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut mismatches = Vec::new();

@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 
-use crate::support::{portcullis, shared, stdout_json, workspace};
+use crate::support::{corpus, portcullis, stdout_json, workspace};
 
 #[test]
 fn example_pod_is_denied_with_every_reason() {
@@ -44,7 +44,7 @@ fn a_compliant_deployment_is_allowed() {
 #[test]
 fn admission_reviews_are_answered_in_their_version_with_their_uid() {
     // A request body a real kube-apiserver sent.
-    let sample = shared("k8s-real/sample-admissionreview-pod-create.json");
+    let sample = corpus("kubernetes/sample-admissionreview-pod-create.json");
     let out = portcullis(&["eval", sample.to_str().unwrap()]);
     let review = stdout_json(&out);
     assert_eq!(
@@ -276,9 +276,9 @@ fn the_shipped_docker_plugin_config_denies_a_privileged_run() {
     );
 }
 
-/// Writes the AuthZReq of a shared Docker sample into `dir`, for `portcullis eval`.
+/// Writes the AuthZReq of a corpus Docker sample into `dir`, for `portcullis eval`.
 fn authz_request_file(sample: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    let path = shared(&format!("conformance/docker-authz/requests/{sample}"));
+    let path = corpus(&format!("docker-authz/requests/{sample}"));
     let sample: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let file = dir.join("authz.json");
     std::fs::write(&file, sample["authz_request"].to_string()).unwrap();

@@ -1,6 +1,6 @@
-//! Against a real Kubernetes API server (kube-apiserver v1.20.2 and etcd from
-//! `../shared/k8s-real/`): Portcullis registered with webhook configurations carrying its CA
-//! bundle, and `kubectl` seeing what users see.
+//! Against a real Kubernetes API server (kube-apiserver v1.20.2 built from Debian's source
+//! package, and etcd, started by `tests/provision/cluster.sh`): Portcullis registered with
+//! webhook configurations carrying its CA bundle, and `kubectl` seeing what users see.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use crate::server_harness::Server;
-use crate::support::shared;
+use crate::support::workspace;
+
+fn cluster_script() -> PathBuf {
+    workspace().join("tests/provision/cluster.sh")
+}
 
 /// A started API server; stopped (by the pids its scripts saved) on drop. Its ports are
 /// fixed, so the tests that need one take turns.
@@ -25,12 +29,14 @@ impl Cluster {
         let turn = ONE_CLUSTER_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let start = shared("k8s-real/start.sh");
-        let out = Command::new("bash").arg(&start).output().unwrap();
+        let out = Command::new("bash")
+            .arg(cluster_script())
+            .arg("start")
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
-            "cannot start the test API server ({}): {}{}\nbuild it once with ../shared/k8s-real/build-kube-apiserver.sh (as root; it installs golang-go and etcd-server)",
-            start.display(),
+            "cannot start the test API server: {}{}\ntests/run.sh (as root) installs and builds what it needs",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -74,7 +80,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("bash")
-            .arg(shared("k8s-real/stop.sh"))
+            .arg(cluster_script())
+            .arg("stop")
             .output();
     }
 }

@@ -1,5 +1,5 @@
 //! End-to-end tests of the `portcullis` engine: the real binary, the real wasm policies built
-//! from source, and the shared conformance corpora (`../shared/conformance/`).
+//! from source, and the conformance corpora in `tests/corpora/`.
 //!
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,

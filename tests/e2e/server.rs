@@ -360,7 +360,7 @@ async fn the_docker_plugin_protocol_over_tls_for_remote_daemons() {
         .await
         .unwrap();
     assert_eq!(r.json(), json!({"Implements": ["authz"]}));
-    let sample = crate::support::shared("conformance/docker-authz/requests/run_pid_host.json");
+    let sample = crate::support::corpus("docker-authz/requests/run_pid_host.json");
     let sample: Value = serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
     let r = client
         .request(

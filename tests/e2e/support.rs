@@ -14,15 +14,10 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A folder of the shared, read-only corpora beside the repository; fails with what is missing.
-pub fn shared(relative: &str) -> PathBuf {
-    let path = workspace().join("../shared").join(relative);
-    assert!(
-        path.exists(),
-        "missing {}: these tests need the shared conformance corpus checked out beside the \
-         repository as ../shared",
-        path.display()
-    );
+/// A file or folder of the conformance corpora in `tests/corpora/`.
+pub fn corpus(relative: &str) -> PathBuf {
+    let path = workspace().join("tests/corpora").join(relative);
+    assert!(path.exists(), "missing {}", path.display());
     path
 }
 
