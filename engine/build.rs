@@ -52,6 +52,7 @@ fn main() {
         );
     }
 
+    ensure_wasm_target();
     let target_dir = wasm_target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -99,6 +100,37 @@ fn main() {
         );
     }
     println!("cargo:rustc-env=PORTCULLIS_WASM_DIR={}", out.display());
+}
+
+/// rustup adds the targets `rust-toolchain.toml` lists only when it installs the toolchain
+/// itself, so a machine that already had the pinned toolchain lacks the wasm target and the
+/// policies would fail with "can't find crate for `core`". Add it, and say so.
+fn ensure_wasm_target() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
+        return;
+    }
+    println!(
+        "cargo:warning=the {WASM_TARGET} target the policies build for is missing; adding it \
+         with `rustup target add {WASM_TARGET}`"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .stdout(Stdio::from(std::io::stderr()))
+        .status();
+    if !matches!(added, Ok(status) if status.success()) {
+        println!(
+            "cargo:warning=could not add {WASM_TARGET} with rustup; install it for this \
+             toolchain by hand"
+        );
+    }
 }
 
 /// `<target>/wasm`, beside the engine's own build directories. OUT_DIR lies inside the

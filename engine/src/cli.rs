@@ -19,9 +19,11 @@ use crate::policy_set::PolicySet;
     long_about = "Portcullis decides Kubernetes admission requests and Docker API calls with the \
                   same WebAssembly policies.\n\n\
                   Try it offline:\n  portcullis eval deploy/examples/pod-privileged.yaml\n\n\
-                  Without --config the built-in default policy set is used: privileged, \
-                  host-namespaces, capabilities, host-mounts and registries, with settings that \
-                  mirror the Pod Security Standards baseline."
+                  Without --config the built-in default policy set is used \
+                  (deploy/config/portcullis.yaml): pss-baseline on Kubernetes, every Pod \
+                  Security Standards baseline check decided as Pod Security Admission decides \
+                  it; cis-docker and docker-escapes on Docker, the CIS Docker Benchmark \
+                  section 5 controls a request shows and the host escapes it has no number for."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -268,4 +270,21 @@ fn read_request(path: &std::path::Path) -> anyhow::Result<String> {
         return Ok(text);
     }
     std::fs::read_to_string(path).with_context(|| format!("cannot read request {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--help` names every policy of the default set, so the two cannot drift apart.
+    #[test]
+    fn help_names_the_default_policy_set() {
+        let help = super::Cli::command().render_long_help().to_string();
+        let config: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(crate::config::DEFAULT_CONFIG).unwrap();
+        for policy in config["policies"].as_sequence().unwrap() {
+            let name = policy["name"].as_str().unwrap();
+            assert!(help.contains(name), "--help does not name {name}");
+        }
+    }
 }

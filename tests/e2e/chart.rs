@@ -86,6 +86,7 @@ fn variants() -> Vec<(&'static str, Value)> {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn the_chart_lints_clean_in_every_variant() {
     for (variant, values) in variants() {
         let report = helm("lint", &values);
@@ -109,6 +110,7 @@ fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(object: &Value
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn every_rendered_object_is_a_valid_kubernetes_object() {
     let mut checked = 0;
     for (variant, values) in variants() {
@@ -173,6 +175,7 @@ fn find<'a>(objects: &'a [Value], kind: &str) -> Option<&'a Value> {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn each_variant_renders_what_it_promises() {
     // Default: self-registration, so no webhook objects, and the engine told how to register.
     let objects = render(&json!({}));
@@ -258,6 +261,7 @@ fn each_variant_renders_what_it_promises() {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn values_that_break_the_schema_are_refused_with_the_field() {
     let out = Command::new(helm_python())
         .arg(workspace().join("tests/chart/helm.py"))
@@ -272,6 +276,7 @@ fn values_that_break_the_schema_are_refused_with_the_field() {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn the_rendered_deployment_passes_pss_restricted() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("restricted.yaml");
@@ -300,6 +305,7 @@ fn the_rendered_deployment_passes_pss_restricted() {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn plain_manifests_are_the_default_render() {
     let dir = workspace().join("deploy/kubernetes");
     let text = std::fs::read_to_string(dir.join("portcullis.yaml")).unwrap();
@@ -321,6 +327,7 @@ fn plain_manifests_are_the_default_render() {
 }
 
 #[test]
+#[ignore = "needs Helm's engine (target/helm-venv, tests/provision/install.sh): run tests/run.sh"]
 fn the_rendered_engine_config_loads_and_decides() {
     let dir = tempfile::tempdir().unwrap();
     for (variant, values) in variants() {

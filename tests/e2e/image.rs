@@ -10,6 +10,7 @@ use crate::server_harness::{Client, TestCa};
 use crate::support::workspace;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real dockerd and musl-tools (root): run tests/run.sh"]
 async fn the_image_builds_runs_as_non_root_and_serves_healthz() {
     let d = Dockerd::start("policies:\n  - {name: privileged, module: builtin:privileged}\n");
     let tag = "portcullis:e2e";

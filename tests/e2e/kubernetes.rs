@@ -189,6 +189,7 @@ fn pod(name: &str, extra_spec: &str, image: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
 fn a_real_api_server_consults_portcullis() {
     let cluster = Cluster::start();
     let server = Server::start_with_kubeconfig(POLICIES, Some(&cluster.kubeconfig));
@@ -459,6 +460,7 @@ fn a_real_api_server_consults_portcullis() {
 }
 
 #[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
 fn the_charts_default_render_is_accepted_by_a_1_20_api_server() {
     let cluster = Cluster::start();
     let out = cluster.kubectl(&["create", "namespace", "portcullis"], None);
@@ -504,6 +506,7 @@ fn get_json(cluster: &Cluster, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
 fn the_engine_registers_its_own_webhook_configurations() {
     use serde_json::json;
     let cluster = Cluster::start();
@@ -696,6 +699,7 @@ fn the_engine_registers_its_own_webhook_configurations() {
 /// changes nothing a policy reads passes, as Pod Security Admission lets it pass; what
 /// changes an image or a pod template is decided.
 #[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
 fn updates_to_workloads_admitted_before_enforcement() {
     let cluster = Cluster::start();
     let server = Server::start_with_kubeconfig(
