@@ -111,15 +111,17 @@ impl Dockerd {
             plugin_log,
             _turn: turn,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !this.docker(&["version"]).status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not come up; its log:\n{}",
-                std::fs::read_to_string(this.dir.path().join("dockerd.err")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        crate::support::eventually("dockerd", Duration::from_secs(60), || {
+            if this.docker(&["version"]).status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "its log:\n{}",
+                    std::fs::read_to_string(this.dir.path().join("dockerd.err"))
+                        .unwrap_or_default()
+                ))
+            }
+        });
 
         // The image: busybox-static as /bin/busybox with a few applets, through `docker import`.
         let rootfs = this.dir.path().join("rootfs");
@@ -241,11 +243,13 @@ impl Dockerd {
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::eventually(what, timeout, || {
+        if done() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
 }
 
 impl Drop for Dockerd {

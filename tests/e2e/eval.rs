@@ -141,8 +141,22 @@ fn unreadable_input_and_bad_config_exit_2_with_a_clear_message() {
     )
     .unwrap();
     let pod = workspace().join("deploy/examples/pod-privileged.yaml");
+    // A review of a privileged Pod that does not say what it is: no policy may be skipped.
+    let kindless = dir.path().join("kindless.json");
+    std::fs::write(
+        &kindless,
+        r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+            "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE",
+            "object":{"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"c",
+            "image":"x","securityContext":{"privileged":true}}]}}}}"#,
+    )
+    .unwrap();
 
     let cases = [
+        (
+            vec!["eval", kindless.to_str().unwrap()],
+            "not an AdmissionReview: request.kind.kind is missing or empty",
+        ),
         (
             vec!["eval", "does-not-exist.yaml"],
             "portcullis: cannot read request does-not-exist.yaml: No such file or directory",

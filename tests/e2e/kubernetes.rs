@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -88,15 +88,8 @@ impl Drop for Cluster {
 
 /// Retries `attempt` (the cluster applies configuration and labels asynchronously) until it
 /// returns `Ok`, for up to 30 seconds; then fails with `what` and the last answer.
-fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match attempt() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() >= deadline => panic!("{what}: {last}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+fn eventually<T>(what: &str, attempt: impl FnMut() -> Result<T, String>) -> T {
+    crate::support::eventually(what, Duration::from_secs(30), attempt)
 }
 
 fn text(out: &Output) -> String {

@@ -115,24 +115,37 @@ pub fn serve(mut command: Command, config: &Path) -> (std::process::Child, Log) 
     (child, log)
 }
 
+/// The one way tests wait: polls `attempt` every 50 ms until it gives a value, or fails
+/// after `timeout` with `what` and the attempt's last word. Real components (dockerd, the
+/// API server, the engine's log) act asynchronously; nothing waits by a fixed sleep.
+pub fn eventually<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut attempt: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(last) if std::time::Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}: {last}")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
+
 /// Waits for a log line containing `needle` after the first `from` lines; fails with the log.
 pub fn wait_for_log(log: &Log, needle: &str, from: usize) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(line) = log
-            .lock()
-            .unwrap()
-            .iter()
-            .skip(from)
-            .find(|l| l.contains(needle))
-        {
-            return line.clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line with {needle:?}; log:\n{}",
-            log.lock().unwrap().join("\n")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    eventually(
+        &format!("a log line with {needle:?}"),
+        std::time::Duration::from_secs(60),
+        || {
+            let lines = log.lock().unwrap();
+            match lines.iter().skip(from).find(|l| l.contains(needle)) {
+                Some(line) => Ok(line.clone()),
+                None => Err(format!("the log:\n{}", lines.join("\n"))),
+            }
+        },
+    )
 }

@@ -122,6 +122,56 @@ pub struct Status {
     pub message: String,
 }
 
+impl AdmissionRequest {
+    /// A request no policy could be trusted to decide: without what it is (`kind`,
+    /// `resource`, `operation`), or with an object that says it is something else. The API
+    /// server never sends one; anything that does gets an error, not an allowed answer.
+    fn check(&self) -> Result<(), ReviewError> {
+        let missing =
+            |field: &str| ReviewError::Malformed(format!("request.{field} is missing or empty"));
+        if self.kind.kind.is_empty() {
+            return Err(missing("kind.kind"));
+        }
+        if self.kind.version.is_empty() {
+            return Err(missing("kind.version"));
+        }
+        if self.resource.resource.is_empty() {
+            return Err(missing("resource.resource"));
+        }
+        if !matches!(
+            self.operation.as_str(),
+            "CREATE" | "UPDATE" | "DELETE" | "CONNECT"
+        ) {
+            return Err(ReviewError::Malformed(format!(
+                "request.operation is {:?}, not CREATE, UPDATE, DELETE or CONNECT",
+                self.operation
+            )));
+        }
+        let expected_api_version = if self.kind.group.is_empty() {
+            self.kind.version.clone()
+        } else {
+            format!("{}/{}", self.kind.group, self.kind.version)
+        };
+        for (field, object) in [("object", &self.object), ("oldObject", &self.old_object)] {
+            let Some(object) = object.as_ref().filter(|o| o.is_object()) else {
+                continue;
+            };
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let api_version = object["apiVersion"].as_str().unwrap_or_default();
+            if (!kind.is_empty() && kind != self.kind.kind)
+                || (!api_version.is_empty() && api_version != expected_api_version)
+            {
+                return Err(ReviewError::Malformed(format!(
+                    "request.{field} is {api_version} {kind}, but request.kind is \
+                     {expected_api_version} {}",
+                    self.kind.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl AdmissionReview {
     /// Reads a review and checks that it carries a request of a version we answer.
     pub fn parse(value: Value) -> Result<(String, AdmissionRequest), ReviewError> {
@@ -134,6 +184,7 @@ impl AdmissionReview {
             return Err(ReviewError::Version(review.api_version));
         }
         let request = review.request.ok_or(ReviewError::NoRequest)?;
+        request.check()?;
         Ok((review.api_version, request))
     }
 
@@ -253,5 +304,67 @@ impl AdmissionRequest {
             workload,
             docker: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn review(request: Value) -> Result<(String, AdmissionRequest), ReviewError> {
+        AdmissionReview::parse(json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": request,
+        }))
+    }
+
+    fn pod_request() -> Value {
+        json!({
+            "uid": "u",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "object": {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": []}},
+        })
+    }
+
+    #[test]
+    fn a_well_formed_review_parses() {
+        assert!(review(pod_request()).is_ok());
+        let mut scale = pod_request();
+        scale["kind"] = json!({"group": "autoscaling", "version": "v1", "kind": "Scale"});
+        scale["object"] = json!({"apiVersion": "autoscaling/v1", "kind": "Scale"});
+        scale["subResource"] = json!("scale");
+        assert!(review(scale).is_ok());
+    }
+
+    #[test]
+    fn malformed_reviews_are_refused_naming_the_field() {
+        let refused = |request: Value, field: &str| {
+            let err = review(request).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        };
+        let mut r = pod_request();
+        r.as_object_mut().unwrap().remove("kind");
+        refused(r, "request.kind.kind");
+        let mut r = pod_request();
+        r.as_object_mut().unwrap().remove("resource");
+        refused(r, "request.resource.resource");
+        let mut r = pod_request();
+        r["operation"] = json!("PATCH");
+        refused(r, "request.operation");
+        // An object that is not what the request says it is.
+        let mut r = pod_request();
+        r["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+        r["resource"] = json!({"group": "", "version": "v1", "resource": "configmaps"});
+        refused(
+            r,
+            "request.object is v1 Pod, but request.kind is v1 ConfigMap",
+        );
+        let mut r = pod_request();
+        r["object"]["apiVersion"] = json!("apps/v1");
+        refused(r, "request.object is apps/v1 Pod");
     }
 }
