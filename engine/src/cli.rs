@@ -231,7 +231,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
         Input::parse(&text).with_context(|| format!("reading {}", args.request.display()))?;
     let policies = PolicySet::load(&config)?;
     let started = std::time::Instant::now();
-    let response = eval::evaluate(&policies, input)
+    let response = eval::evaluate_as(&policies, input, &config.docker_plugin_name())
         .with_context(|| format!("reading {}", args.request.display()))?;
     if args.verbose {
         eprintln!("decided in {} µs", started.elapsed().as_micros());

@@ -343,6 +343,23 @@ impl RuntimeConfig {
     }
 }
 
+impl Config {
+    /// The name dockerd knows the plugin by (`--authorization-plugin=NAME`):
+    /// `server.dockerPluginName`, else the socket's file name without `.sock`, else
+    /// `portcullis`. The Docker API may not disable or remove the plugin of this name.
+    pub fn docker_plugin_name(&self) -> String {
+        self.server.docker_plugin_name.clone().unwrap_or_else(|| {
+            self.server
+                .docker_socket
+                .as_deref()
+                .and_then(|s| s.file_stem())
+                .and_then(|s| s.to_str())
+                .unwrap_or("portcullis")
+                .to_string()
+        })
+    }
+}
+
 impl PolicyConfig {
     pub fn limits(&self) -> Limits {
         Limits {

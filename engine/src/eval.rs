@@ -112,8 +112,19 @@ fn too_deep(text: &str) -> Option<(usize, usize)> {
 }
 
 /// Decides the request as the server would (every phase, match rules applied, no cluster to
-/// ask for namespace labels) and returns the response document.
+/// ask for namespace labels) and returns the response document; a Docker plugin named
+/// `portcullis`.
 pub fn evaluate(policies: &PolicySet, input: Input) -> Result<Value, InputError> {
+    evaluate_as(policies, input, "portcullis")
+}
+
+/// [`evaluate`] for a Docker plugin dockerd knows as `docker_plugin_name`
+/// ([`crate::config::Config::docker_plugin_name`]).
+pub fn evaluate_as(
+    policies: &PolicySet,
+    input: Input,
+    docker_plugin_name: &str,
+) -> Result<Value, InputError> {
     let options = ReviewOptions::default();
     let response = match input {
         Input::Review(review) => {
@@ -125,7 +136,7 @@ pub fn evaluate(policies: &PolicySet, input: Input) -> Result<Value, InputError>
             serde_json::to_value(kubernetes::review(policies, review, options)?.response)
         }
         Input::Docker(request) => {
-            serde_json::to_value(docker::authorize(policies, &request).response)
+            serde_json::to_value(docker::authorize(policies, &request, docker_plugin_name).response)
         }
     };
     Ok(response.expect("responses serialize"))

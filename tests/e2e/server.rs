@@ -389,3 +389,78 @@ async fn the_docker_plugin_protocol_over_tls_for_remote_daemons() {
             .starts_with("not an authorization request")
     );
 }
+
+/// `portcullis eval` and `portcullis serve` are one decision path: for every request in the
+/// corpora (each PSS fixture as a review, each Docker sample), the server's answer is the
+/// evaluator's, field for field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_answers_exactly_as_eval_for_every_corpus_request() {
+    use portcullis::eval::{Input, evaluate};
+    let server = Server::start_full(
+        crate::support::DEFAULT_POLICIES,
+        "  dockerAddress: 127.0.0.1:0\n",
+        None,
+    );
+    let line = server.wait_for_log("docker authorization plugin listening (HTTPS)", 0);
+    let log: Value = serde_json::from_str(&line).unwrap();
+    let webhook = server.client();
+    let mut plugin = server.client();
+    plugin.address = log["fields"]["address"].as_str().unwrap().parse().unwrap();
+    let set = crate::support::default_set();
+
+    let mut compared = 0;
+    for (file, _, text) in crate::conformance::pss_cases() {
+        let review = review_of(serde_yaml_ng::from_str(&text).unwrap(), &file);
+        let served = webhook.review("/validate", &review).await.json();
+        let evaluated = evaluate(&set, Input::parse(&review.to_string()).unwrap()).unwrap();
+        assert_eq!(served, evaluated, "{file}");
+        compared += 1;
+    }
+    let recorded = std::fs::read_to_string(crate::support::corpus(
+        "kubernetes/sample-admissionreview-pod-create.json",
+    ))
+    .unwrap();
+    let review: Value = serde_json::from_str(&recorded).unwrap();
+    let served = webhook.review("/validate", &review).await.json();
+    assert_eq!(
+        served,
+        evaluate(&set, Input::parse(&recorded).unwrap()).unwrap()
+    );
+    for (file, sample) in crate::conformance::docker_samples() {
+        let request = sample["authz_request"].to_string();
+        let served = plugin
+            .request(
+                "POST",
+                "/AuthZPlugin.AuthZReq",
+                None,
+                request.clone().into_bytes(),
+            )
+            .await
+            .unwrap()
+            .json();
+        let evaluated = evaluate(&set, Input::parse(&request).unwrap()).unwrap();
+        assert_eq!(served, evaluated, "{file}");
+        compared += 1;
+    }
+    // The door guards itself in both: the plugin (here `portcullis`) cannot be disabled.
+    let disable =
+        json!({"RequestMethod": "POST", "RequestUri": "/v1.41/plugins/portcullis:latest/disable"})
+            .to_string();
+    let served = plugin
+        .request(
+            "POST",
+            "/AuthZPlugin.AuthZReq",
+            None,
+            disable.clone().into_bytes(),
+        )
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(served["Allow"], false, "{served}");
+    assert_eq!(
+        served,
+        evaluate(&set, Input::parse(&disable).unwrap()).unwrap()
+    );
+    println!("requests answered alike by serve and eval: {compared}");
+    assert!(compared >= 100, "{compared}");
+}

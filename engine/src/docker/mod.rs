@@ -24,8 +24,25 @@ pub struct Authorized {
     pub verdict: Verdict,
 }
 
-/// Decides one `AuthZReq`. A request that cannot be inspected is denied, naming why.
-pub fn authorize(policies: &PolicySet, authz: &AuthzRequest) -> Authorized {
+/// Decides one `AuthZReq`. A request that cannot be inspected is denied, naming why, and so
+/// is any call that would disable or remove this plugin (`plugin_name`, as dockerd knows it):
+/// the door guards itself before any policy runs, for `serve` and `eval` alike.
+pub fn authorize(policies: &PolicySet, authz: &AuthzRequest, plugin_name: &str) -> Authorized {
+    let route = route::parse(&authz.request_method, &authz.request_uri);
+    if let route::Operation::PluginDisable { name } | route::Operation::PluginRemove { name } =
+        &route.operation
+        && is_this_plugin(name, plugin_name)
+    {
+        let verdict = Verdict::deny(format!(
+            "denied by portcullis: the authorization plugin {plugin_name:?} cannot be disabled \
+             or removed through the Docker API"
+        ));
+        return Authorized {
+            response: AuthzResponse::from_verdict(&verdict),
+            request: normalize::normalize_with(authz, policies.docker_config()).ok(),
+            verdict,
+        };
+    }
     let request = match normalize::normalize_with(authz, policies.docker_config()) {
         Ok(request) => request,
         Err(undecidable) => {
@@ -59,5 +76,34 @@ pub fn authorize(policies: &PolicySet, authz: &AuthzRequest) -> Authorized {
         response: AuthzResponse::from_verdict(&verdict),
         request: Some(request),
         verdict,
+    }
+}
+
+/// `portcullis`, `portcullis:latest`, `library/portcullis:1.0` all name a plugin `portcullis`.
+fn is_this_plugin(name: &str, ours: &str) -> bool {
+    let without_tag = name
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or(name, |(n, _)| n);
+    let last = without_tag.rsplit('/').next().unwrap_or(without_tag);
+    last.eq_ignore_ascii_case(ours) || without_tag.eq_ignore_ascii_case(ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_this_plugin;
+
+    #[test]
+    fn plugin_names() {
+        for name in [
+            "portcullis",
+            "portcullis:latest",
+            "library/portcullis:1.0",
+            "Portcullis",
+        ] {
+            assert!(is_this_plugin(name, "portcullis"), "{name}");
+        }
+        assert!(!is_this_plugin("portcullis-other", "portcullis"));
+        assert!(!is_this_plugin("vieux/sshfs:latest", "portcullis"));
     }
 }

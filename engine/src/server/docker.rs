@@ -16,8 +16,8 @@ use serde_json::json;
 use super::state::{AppState, InFlight};
 use crate::audit::{AuditRecord, record::timestamp};
 use crate::decision::Verdict;
-use crate::docker::route::{self, Operation};
-use crate::docker::{self, AuthzRequest, AuthzResponse};
+use crate::docker::route;
+use crate::docker::{self, AuthzRequest};
 
 const PLUGIN_JSON: &str = "application/vnd.docker.plugins.v1+json";
 
@@ -65,33 +65,20 @@ async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
         }
     };
 
-    // The plugin itself may not be switched off through the API it guards.
     let route = route::parse(&authz.request_method, &authz.request_uri);
-    let own = match &route.operation {
-        Operation::PluginDisable { name } | Operation::PluginRemove { name } => {
-            is_this_plugin(name, &state.docker_plugin_name)
-        }
-        _ => false,
-    };
-
     let policies = state.policies.load_full();
     let plugin_name = state.docker_plugin_name.clone();
     let authorized = match state
-        .on_pool(move || {
-            if own {
-                let verdict = Verdict::deny(format!(
-                    "denied by portcullis: the authorization plugin {plugin_name:?} cannot be disabled or removed through the Docker API"
-                ));
-                let request = crate::docker::normalize::normalize(&authz).ok();
-                docker::Authorized { response: AuthzResponse::from_verdict(&verdict), request, verdict }
-            } else {
-                docker::authorize(&policies, &authz)
-            }
-        })
+        .on_pool(move || docker::authorize(&policies, &authz, &plugin_name))
         .await
     {
         Ok(a) => a,
-        Err(e) => return plugin_json(StatusCode::INTERNAL_SERVER_ERROR, json!({"Err": e.to_string()})),
+        Err(e) => {
+            return plugin_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"Err": e.to_string()}),
+            );
+        }
     };
 
     state.metrics.observe(ENDPOINT, &authorized.verdict);
@@ -126,16 +113,6 @@ async fn authz_response(State(state): State<Arc<AppState>>, body: Bytes) -> Resp
     plugin_json(StatusCode::OK, json!({"Allow": true, "Msg": "", "Err": ""}))
 }
 
-/// `portcullis`, `portcullis:latest`, `library/portcullis:1.0` all name a plugin `portcullis`.
-fn is_this_plugin(name: &str, ours: &str) -> bool {
-    let without_tag = name
-        .rsplit_once(':')
-        .filter(|(_, t)| !t.contains('/'))
-        .map_or(name, |(n, _)| n);
-    let last = without_tag.rsplit('/').next().unwrap_or(without_tag);
-    last.eq_ignore_ascii_case(ours) || without_tag.eq_ignore_ascii_case(ours)
-}
-
 /// A record for a call whose body could not be turned into a request.
 fn unreadable_record(
     endpoint: &str,
@@ -163,24 +140,5 @@ fn unreadable_record(
         method: Some(route.method.clone()),
         path: Some(route.path.clone()),
         response_status: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_this_plugin;
-
-    #[test]
-    fn plugin_names() {
-        for name in [
-            "portcullis",
-            "portcullis:latest",
-            "library/portcullis:1.0",
-            "Portcullis",
-        ] {
-            assert!(is_this_plugin(name, "portcullis"), "{name}");
-        }
-        assert!(!is_this_plugin("portcullis-other", "portcullis"));
-        assert!(!is_this_plugin("vieux/sshfs:latest", "portcullis"));
     }
 }

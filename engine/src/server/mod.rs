@@ -154,11 +154,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         namespace_labels_note: note,
         own_namespace: config.kubernetes.own_namespace(),
         body_limit: config.server.body_limit_bytes,
-        docker_plugin_name: config
-            .server
-            .docker_plugin_name
-            .clone()
-            .unwrap_or_else(|| docker_plugin_name(config.server.docker_socket.as_deref())),
+        docker_plugin_name: config.docker_plugin_name(),
         pool: Arc::new(pool),
         registrar,
     });
@@ -297,15 +293,6 @@ fn default_ca_path() -> PathBuf {
     crate::runtime::default_cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("ca.pem")
-}
-
-/// The plugin name dockerd knows us by: the socket's file name without `.sock`.
-fn docker_plugin_name(socket: Option<&Path>) -> String {
-    socket
-        .and_then(|s| s.file_stem())
-        .and_then(|s| s.to_str())
-        .unwrap_or("portcullis")
-        .to_string()
 }
 
 /// Accepts TLS connections until told to stop; each connection is served by hyper (HTTP/1.1
