@@ -797,3 +797,68 @@ fn updates_to_workloads_admitted_before_enforcement() {
         .count();
     assert!(skipped >= 4, "{skipped} updates recorded as not evaluated");
 }
+
+/// An ephemeral container added to a running Pod (`kubectl debug`, the
+/// `pods/ephemeralcontainers` subresource; a 1.20 API server sends it as the
+/// `EphemeralContainers` kind) is decided like any other container. API servers before 1.22
+/// forbid a security context on ephemeral containers, so the image decides here.
+#[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
+fn ephemeral_containers_are_decided() {
+    let cluster = Cluster::start();
+    let server = Server::start_with_kubeconfig(
+        "policies:\n  - name: pss-baseline\n    module: builtin:pss-baseline\n  - name: registries\n    module: builtin:registries\n    settings:\n      allowedRegistries: [registry.example.com]\n",
+        Some(&cluster.kubeconfig),
+    );
+    for args in [
+        vec!["create", "namespace", "t1"],
+        vec!["-n", "t1", "create", "serviceaccount", "default"],
+    ] {
+        let out = cluster.kubectl(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = cluster.apply(&pod("app", "", "registry.example.com/app:1"));
+    assert!(out.status.success(), "{}", text(&out));
+    let hooks = webhooks(server.address.port(), &server.ca.pem, "Fail").replace(
+        "resources: [pods, deployments]",
+        "resources: [pods, pods/ephemeralcontainers, deployments]",
+    );
+    let out = cluster.apply(&hooks);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let debug = |name: &str, image: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"EphemeralContainers","metadata":{{"name":"app","namespace":"t1"}},
+               "ephemeralContainers":[{{"name":"{name}","image":"{image}","command":["sh"],
+               "stdin":true,"tty":true,"terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}}]}}"#
+        )
+    };
+    let replace = |body: &str| {
+        cluster.kubectl(
+            &[
+                "replace",
+                "--raw",
+                "/api/v1/namespaces/t1/pods/app/ephemeralcontainers",
+                "-f",
+                "-",
+            ],
+            Some(body),
+        )
+    };
+    let refused = eventually("the webhook never decided a debug container", || {
+        let out = replace(&debug("shell", "busybox:1.36"));
+        if !out.status.success() && text(&out).contains("denied by portcullis") {
+            Ok(text(&out))
+        } else {
+            Err(text(&out))
+        }
+    });
+    assert!(refused.contains("registries"), "{refused}");
+    assert!(refused.contains("ephemeralContainers[0]"), "{refused}");
+    // A debug container from the allowed registry is added.
+    let out = replace(&debug("shell", "registry.example.com/debug:1"));
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = cluster.kubectl(&["-n", "t1", "get", "pod", "app", "-o", "json"], None);
+    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
+    assert_eq!(stored["spec"]["ephemeralContainers"][0]["name"], "shell");
+}

@@ -139,6 +139,7 @@ start() {
         --api-audiences=https://kubernetes.default.svc \
         --service-cluster-ip-range=10.96.0.0/12 \
         --authorization-mode=RBAC --allow-privileged=true --profiling=false \
+        --feature-gates=EphemeralContainers=true \
         --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota \
         --cert-dir="$DIR/apiserver-certs" \
         </dev/null >"$DIR/kube-apiserver.log" 2>&1 &

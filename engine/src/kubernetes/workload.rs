@@ -27,6 +27,9 @@ fn pod_pointers(kind: &str) -> Option<(&'static str, &'static str)> {
             "/spec/jobTemplate/spec/template/metadata",
         ),
         "PodTemplate" => ("/template/spec", "/template/metadata"),
+        // `pods/ephemeralcontainers` on API servers 1.16 to 1.22: the containers sit at the
+        // top of the object (later servers send the whole Pod).
+        "EphemeralContainers" => ("", "/metadata"),
         _ => return None,
     })
 }
