@@ -316,6 +316,12 @@ async fn accept_tls(
             },
             _ = stop.changed() => return,
         };
+        // A response goes out in several small writes (TLS records, HTTP head and body); with
+        // Nagle's algorithm the last waits for the client's delayed ACK, about 40 ms, on every
+        // new connection.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+        }
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
         let watcher = graceful.watcher();
