@@ -343,6 +343,30 @@ impl RuntimeConfig {
     }
 }
 
+/// A label selector as the API server accepts it: known fields and operators, values for
+/// `In`/`NotIn` and none for `Exists`/`DoesNotExist`.
+fn check_selector(value: &serde_json::Value) -> Result<(), String> {
+    use crate::matching::{LabelSelector, Operator};
+    let selector: LabelSelector =
+        serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    for (i, r) in selector.match_expressions.iter().enumerate() {
+        let with_values = matches!(r.operator, Operator::In | Operator::NotIn);
+        if with_values == r.values.is_empty() {
+            return Err(format!(
+                "matchExpressions[{i}] ({:?} {:?}): {}",
+                r.key,
+                r.operator,
+                if with_values {
+                    "In and NotIn need values"
+                } else {
+                    "Exists and DoesNotExist take no values"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// The name dockerd knows the plugin by (`--authorization-plugin=NAME`):
     /// `server.dockerPluginName`, else the socket's file name without `.sock`, else
@@ -432,6 +456,17 @@ impl Config {
                     r.match_policy
                 ));
             }
+            // A selector the engine cannot read would be left out of the registration, and
+            // the webhook would then see every namespace or object.
+            for (field, selector) in [
+                ("namespaceSelector", &r.namespace_selector),
+                ("objectSelector", &r.object_selector),
+            ] {
+                if let Some(value) = selector {
+                    check_selector(value)
+                        .map_err(|e| format!("kubernetes.registration.{field}: {e}"))?;
+                }
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.policies.iter().enumerate() {
@@ -507,6 +542,18 @@ mod tests {
             (
                 "policies:\n  - name: a\n    module: m\n    timeoutMs: 0\n",
                 "x.yaml: policies[0] (\"a\"): timeoutMs must be between 1 and 60000, got 0",
+            ),
+            (
+                "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    namespaceSelector:\n      matchExpressions: [{key: env, operator: Equals, values: [a]}]\n",
+                "x.yaml: kubernetes.registration.namespaceSelector: unknown variant `Equals`",
+            ),
+            (
+                "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    objectSelector:\n      matchExpressions: [{key: env, operator: In}]\n",
+                "x.yaml: kubernetes.registration.objectSelector: matchExpressions[0] (\"env\" In): In and NotIn need values",
+            ),
+            (
+                "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    namespaceSelector:\n      matchLabel: {a: b}\n",
+                "x.yaml: kubernetes.registration.namespaceSelector: unknown field `matchLabel`",
             ),
         ];
         for (text, want) in cases {
