@@ -72,6 +72,18 @@ impl Cluster {
         }
     }
 
+    /// A namespace Pods can be created in: this cluster runs no controller that would make
+    /// its `default` service account.
+    fn namespace_for_pods(&self, name: &str) {
+        for args in [
+            vec!["create", "namespace", name],
+            vec!["-n", name, "create", "serviceaccount", "default"],
+        ] {
+            let out = self.kubectl(&args, None);
+            assert!(out.status.success(), "{args:?}: {}", text(&out));
+        }
+    }
+
     fn apply(&self, yaml: &str) -> Output {
         self.kubectl(&["apply", "-f", "-"], Some(yaml))
     }
@@ -699,13 +711,7 @@ fn updates_to_workloads_admitted_before_enforcement() {
         "policies:\n  - name: pss-baseline\n    module: builtin:pss-baseline\n",
         Some(&cluster.kubeconfig),
     );
-    for args in [
-        vec!["create", "namespace", "t1"],
-        vec!["-n", "t1", "create", "serviceaccount", "default"],
-    ] {
-        let out = cluster.kubectl(&args, None);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-    }
+    cluster.namespace_for_pods("t1");
 
     // Admitted while no webhook was registered.
     let privileged = pod("old", "", "busybox:1.36")
@@ -810,13 +816,7 @@ fn ephemeral_containers_are_decided() {
         "policies:\n  - name: pss-baseline\n    module: builtin:pss-baseline\n  - name: registries\n    module: builtin:registries\n    settings:\n      allowedRegistries: [registry.example.com]\n",
         Some(&cluster.kubeconfig),
     );
-    for args in [
-        vec!["create", "namespace", "t1"],
-        vec!["-n", "t1", "create", "serviceaccount", "default"],
-    ] {
-        let out = cluster.kubectl(&args, None);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-    }
+    cluster.namespace_for_pods("t1");
     let out = cluster.apply(&pod("app", "", "registry.example.com/app:1"));
     assert!(out.status.success(), "{}", text(&out));
     let hooks = webhooks(server.address.port(), &server.ca.pem, "Fail").replace(

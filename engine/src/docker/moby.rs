@@ -143,7 +143,7 @@ fn host_config(schema: &Schema, wty: TypeId, wrapper: &mut Value) -> Value {
     let mut hc = match (outer, inner) {
         (Value::Ptr(None), inner) => inner,
         (outer, Value::Ptr(None)) => outer,
-        (Value::Ptr(Some(outer)), Value::Ptr(Some(mut inner))) => {
+        (Value::Ptr(Some(mut outer)), Value::Ptr(Some(mut inner))) => {
             for path in [
                 &["Resources", "Memory"][..],
                 &["Resources", "MemorySwap"],
@@ -151,7 +151,7 @@ fn host_config(schema: &Schema, wty: TypeId, wrapper: &mut Value) -> Value {
                 &["Resources", "CpusetCpus"],
                 &["VolumeDriver"],
             ] {
-                let from = go_field(schema, hc_ty, &outer, path).clone();
+                let from = go_field_mut(schema, hc_ty, &mut outer, path).clone();
                 let to = go_field_mut(schema, hc_ty, &mut inner, path);
                 if is_zero(to) && !is_zero(&from) {
                     *to = from;
@@ -183,19 +183,6 @@ fn is_zero(v: &Value) -> bool {
 }
 
 /// A field by its Go name (not its JSON name), through value-embedded structs.
-fn go_field<'v>(schema: &Schema, mut ty: TypeId, mut v: &'v Value, path: &[&str]) -> &'v Value {
-    for name in path {
-        let st = schema.strukt(ty);
-        let i = st.raw_index(name).expect("moby field");
-        let Value::Struct(raw) = v else {
-            unreachable!("a struct")
-        };
-        ty = st.raw[i].expect("typed");
-        v = &raw[i];
-    }
-    v
-}
-
 fn go_field_mut<'v>(
     schema: &Schema,
     mut ty: TypeId,

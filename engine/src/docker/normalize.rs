@@ -122,7 +122,7 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
     let workload = match route.operation {
         // A build's RUN steps run with settings from the query; its body is the context.
         Operation::Build => Some(build_workload(&route)),
-        _ => parsed.as_ref().and_then(|body| workload(&route, body)),
+        _ => parsed.as_ref().and_then(|(body, _)| workload(&route, body)),
     };
     let name = match &route.operation {
         Operation::ContainerCreate => route.query_value("name").map(str::to_string),
@@ -153,9 +153,7 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
         namespace: None,
         name,
         dry_run: false,
-        object: parsed
-            .as_ref()
-            .map_or_else(|| "{}".to_string(), |b| b.to_value().to_string()),
+        object: parsed.map_or_else(|| "{}".to_string(), |(_, text)| text),
         old_object: None,
         workload,
         docker: Some(DockerCall {
@@ -170,22 +168,32 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
     })
 }
 
-/// The body as dockerd's handler for `operation` decodes it, in canonical form; bodies of
-/// other routes are read as plain JSON.
-fn read_body(operation: &Operation, op: &'static str, bytes: &[u8]) -> Result<GoJson, Undecidable> {
-    let canonical = match BodyKind::of(operation) {
-        Some(kind) => moby::decode(kind, bytes).map_err(|e| Undecidable::Refused {
-            operation: op,
-            reason: e.0,
-        })?,
+/// The body as dockerd's handler for `operation` decodes it, in canonical form, with its
+/// text (what policies see as the object); bodies of other routes are read as plain JSON.
+fn read_body(
+    operation: &Operation,
+    op: &'static str,
+    bytes: &[u8],
+) -> Result<(GoJson, String), Undecidable> {
+    match BodyKind::of(operation) {
+        Some(kind) => {
+            let canonical = moby::decode(kind, bytes).map_err(|e| Undecidable::Refused {
+                operation: op,
+                reason: e.0,
+            })?;
+            let parsed =
+                GoJson::parse(canonical.as_bytes()).expect("Go's json.Marshal output is JSON");
+            Ok((parsed, canonical))
+        }
         None => {
-            return GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {
+            let parsed = GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {
                 operation: op,
                 reason: e.to_string(),
-            });
+            })?;
+            let text = parsed.to_value().to_string();
+            Ok((parsed, text))
         }
-    };
-    Ok(GoJson::parse(canonical.as_bytes()).expect("Go's json.Marshal output is JSON"))
+    }
 }
 
 fn is_json(content_type: &str) -> bool {

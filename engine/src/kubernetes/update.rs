@@ -76,9 +76,9 @@ fn significant_pod_update(pod: &Value, old: &Value) -> bool {
     if annotation(pod, SECCOMP_POD) != annotation(old, SECCOMP_POD) {
         return true;
     }
-    let list = |p: &Value, field: &str| -> Vec<Value> {
-        p["spec"][field].as_array().cloned().unwrap_or_default()
-    };
+    fn list<'a>(p: &'a Value, field: &str) -> &'a [Value] {
+        p["spec"][field].as_array().map_or(&[], Vec::as_slice)
+    }
     let container_changed = |c: &Value, o: &Value| {
         let key = format!(
             "{SECCOMP_CONTAINER_PREFIX}{}",
@@ -88,11 +88,7 @@ fn significant_pod_update(pod: &Value, old: &Value) -> bool {
     };
     for field in ["containers", "initContainers"] {
         let (now, before) = (list(pod, field), list(old, field));
-        if now.len() != before.len()
-            || now
-                .iter()
-                .zip(&before)
-                .any(|(c, o)| container_changed(c, o))
+        if now.len() != before.len() || now.iter().zip(before).any(|(c, o)| container_changed(c, o))
         {
             return true;
         }
