@@ -203,10 +203,9 @@ fn default_service_port() -> i32 {
     443
 }
 
-/// Per-namespace Pod Security levels: a namespace labelled `portcullis.dev/enforce: restricted`
-/// What the Docker door does with API calls that policies cannot inspect
-/// (docs/docker-routes.md).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What the Docker door does with API calls that policies cannot inspect, and how it looks
+/// up the objects a call refers to (docs/docker-door.md).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct DockerConfig {
     /// Uninspectable operations to let through to the policies anyway, by name:
@@ -216,8 +215,50 @@ pub struct DockerConfig {
     /// Let through write calls to routes dockerd 20.10 does not have (newer daemons' routes),
     /// instead of denying them.
     pub allow_unknown_routes: bool,
+    /// The daemon this plugin guards, asked (read-only) about the containers, volumes,
+    /// networks, services and plugins a call refers to: `unix:///path/to/docker.sock`.
+    /// Empty turns lookups off, which makes every call with such a reference undecidable.
+    pub daemon: String,
+    /// The deadline for all lookups of one call together.
+    #[serde(with = "humantime_serde_compat")]
+    pub lookup_timeout: Duration,
+    /// Decide a call whose references cannot be looked up (daemon unreachable, object
+    /// unknown, deadline passed) as written, instead of denying it.
+    pub allow_unresolved: bool,
+    /// The host's root directory as this process sees it, where bind sources are resolved
+    /// (symbolic links followed) before policies see them; empty decides paths as written.
+    pub host_root: String,
+    /// Allow a bind source that lies inside a directory another container can write to
+    /// (which could swap a part of the path for a symbolic link between check and mount).
+    pub allow_binds_inside_writable_mounts: bool,
 }
 
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            allow_uninspectable: Vec::new(),
+            allow_unknown_routes: false,
+            daemon: "unix:///var/run/docker.sock".into(),
+            lookup_timeout: Duration::from_secs(2),
+            allow_unresolved: false,
+            host_root: "/".into(),
+            allow_binds_inside_writable_mounts: false,
+        }
+    }
+}
+
+/// `2s`, `500ms`: durations as humans write them.
+mod humantime_serde_compat {
+    use serde::Deserialize;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Per-namespace Pod Security levels: a namespace labelled `portcullis.dev/enforce: restricted`
 /// (and/or `warn`, `audit`, each with an optional `-version: v1.N`) has its pods checked at
 /// that level in that mode, like Pod Security Admission's own labels, which can be accepted
 /// too so a cluster can switch without relabelling.
@@ -428,6 +469,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        crate::docker::daemon::Daemon::new(&self.docker.daemon)
+            .map_err(|e| format!("docker.daemon: {e}"))?;
+        if !(self.docker.host_root.is_empty() || self.docker.host_root.starts_with('/')) {
+            return Err(format!(
+                "docker.hostRoot: {:?} is not an absolute path",
+                self.docker.host_root
+            ));
+        }
+        if self.docker.lookup_timeout.is_zero() {
+            return Err("docker.lookupTimeout must be more than zero".into());
+        }
         if let Some(r) = &self.kubernetes.registration {
             match (&r.service, &r.url) {
                 (Some(_), Some(_)) | (None, None) => {

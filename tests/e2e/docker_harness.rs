@@ -60,17 +60,7 @@ impl Dockerd {
         let plugin_socket = dir.path().join("plugin.sock");
 
         let config_path = dir.path().join("portcullis.yaml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "{config}\nserver:\n  address: 127.0.0.1:0\n  dockerPluginName: {name}\n  dockerSocket: {}\n  tls:\n    caBundleFile: {}\naudit:\n  file: {}\n  stdout: false\nruntime:\n  cacheDir: {}\n",
-                plugin_socket.display(),
-                dir.path().join("ca.pem").display(),
-                dir.path().join("audit.log").display(),
-                crate::support::cache_dir().display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config_path, full_config(config, dir.path(), &name)).unwrap();
         let (portcullis, plugin_log) =
             crate::support::serve(Command::new(env!("CARGO_BIN_EXE_portcullis")), &config_path);
         wait_until("the plugin socket", Duration::from_secs(60), || {
@@ -233,6 +223,18 @@ impl Dockerd {
         }
     }
 
+    /// Replaces the plugin's policies with `config` and waits until it has reloaded them:
+    /// what was created before stays, as on a host where Portcullis is switched on late.
+    pub fn reload(&self, config: &str) {
+        let from = self.plugin_log.lock().unwrap().len();
+        std::fs::write(
+            self.dir.path().join("portcullis.yaml"),
+            full_config(config, self.dir.path(), &self.name),
+        )
+        .unwrap();
+        crate::support::wait_for_log(&self.plugin_log, "policies reloaded", from);
+    }
+
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("audit.log"))
             .unwrap_or_default()
@@ -240,6 +242,24 @@ impl Dockerd {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
+}
+
+/// `config` (policies, and maybe a `docker:` section) with what this harness needs: the
+/// plugin socket, the test dockerd's socket for lookups, the audit log in `dir`.
+fn full_config(config: &str, dir: &Path, name: &str) -> String {
+    let daemon = format!("  daemon: unix://{}\n", dir.join("docker.sock").display());
+    let config = if config.contains("\ndocker:\n") {
+        config.replacen("\ndocker:\n", &format!("\ndocker:\n{daemon}"), 1)
+    } else {
+        format!("{config}\ndocker:\n{daemon}")
+    };
+    format!(
+        "{config}\nserver:\n  address: 127.0.0.1:0\n  dockerPluginName: {name}\n  dockerSocket: {}\n  tls:\n    caBundleFile: {}\naudit:\n  file: {}\n  stdout: false\nruntime:\n  cacheDir: {}\n",
+        dir.join("plugin.sock").display(),
+        dir.join("ca.pem").display(),
+        dir.join("audit.log").display(),
+        crate::support::cache_dir().display()
+    )
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

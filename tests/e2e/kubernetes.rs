@@ -862,3 +862,85 @@ fn ephemeral_containers_are_decided() {
     let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
     assert_eq!(stored["spec"]["ephemeralContainers"][0]["name"], "shell");
 }
+
+#[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
+fn a_claim_bound_to_a_host_path_is_a_host_path() {
+    let cluster = Cluster::start();
+    let server = Server::start_with_kubeconfig(
+        "policies:\n  - name: pss-baseline\n    module: builtin:pss-baseline\n  - name: host-mounts\n    module: builtin:host-mounts\n",
+        Some(&cluster.kubeconfig),
+    );
+    cluster.namespace_for_pods("t1");
+    // A hostPath volume of the node's root, and a claim made for it; and an ordinary one.
+    let volumes = r#"
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: node-root}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  hostPath: {path: /}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: nfs-data}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  nfs: {server: nfs.example.com, path: /export}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: root, namespace: t1}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: node-root
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: t1}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: nfs-data
+  resources: {requests: {storage: 1Gi}}
+"#;
+    let out = cluster.apply(volumes);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let with_claim = |name: &str, claim: &str| {
+        pod(
+            name,
+            &format!(
+                "  volumes:\n    - name: v\n      persistentVolumeClaim: {{claimName: {claim}}}\n"
+            ),
+            "registry.example.com/app:1",
+        )
+    };
+    // The claim's watch may trail the apply by a moment.
+    let refused = eventually("a Pod on the node-root claim refused", || {
+        let out = cluster.apply(&with_claim("reaches-root", "root"));
+        if !out.status.success() && text(&out).contains("denied by portcullis") {
+            Ok(text(&out))
+        } else {
+            let _ = cluster.kubectl(&["-n", "t1", "delete", "pod", "reaches-root"], None);
+            Err(text(&out))
+        }
+    });
+    assert!(refused.contains("host-mounts"), "{refused}");
+    assert!(
+        refused.contains("volume \"v\" (persistentVolumeClaim bound to the host's /)"),
+        "{refused}"
+    );
+    // Pod Security Admission does not look through claims, and pss-baseline is PSA.
+    assert!(!refused.contains("pss-baseline"), "{refused}");
+    let out = cluster.apply(&with_claim("ordinary", "data"));
+    assert!(out.status.success(), "{}", text(&out));
+}

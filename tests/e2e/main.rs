@@ -4,7 +4,8 @@
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
-//! - `docker`: a real dockerd with Portcullis as its authorization plugin.
+//! - `docker`: a real dockerd with Portcullis as its authorization plugin; `docker_bodies`:
+//!   crafted calls; `docker_references`: calls decided by the objects they name.
 //! - `kubernetes`: a real kube-apiserver calling Portcullis, driven with kubectl.
 //! - `image`: the container image built and run with a real dockerd.
 //! - `hostile`: misbehaving policy modules are contained and the engine keeps serving.
@@ -20,6 +21,7 @@ mod conformance;
 mod docker;
 mod docker_bodies;
 mod docker_harness;
+mod docker_references;
 mod eval;
 mod hostile;
 mod image;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the authorization plugin adds to Docker API calls: N container creates (and N
 # `docker run --rm`) against a dockerd without the plugin, then against one that consults
-# Portcullis with the default policy set. Needs root, dockerd (docker.io) and busybox-static.
+# Portcullis with the default policy set; then, on the second, calls that make the plugin
+# look up what they name (a bind source, another container's network namespace).
+# Needs root, dockerd (docker.io) and busybox-static.
 #
 #   tests/load/docker-latency.sh [N]
 set -euo pipefail
@@ -23,9 +25,14 @@ trap cleanup EXIT
 mkdir -p "$work/rootfs/bin" /etc/docker/plugins
 cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
 ln -s busybox "$work/rootfs/bin/true"
+ln -s busybox "$work/rootfs/bin/sleep"
 
-XDG_CACHE_HOME="$work/cache" ./target/release/portcullis serve --address 127.0.0.1:0 \
-    --docker-socket "$work/plugin.sock" --audit-file "$work/audit.log" 2>"$work/plugin.log" &
+# The default policies, asking the dockerd under test about what calls refer to.
+{ cat deploy/config/portcullis.yaml; printf 'docker:\n  daemon: unix://%s/authz.sock\n' "$work"; } \
+    >"$work/portcullis.yaml"
+XDG_CACHE_HOME="$work/cache" ./target/release/portcullis serve --config "$work/portcullis.yaml" \
+    --address 127.0.0.1:0 --docker-socket "$work/plugin.sock" --audit-file "$work/audit.log" \
+    2>"$work/plugin.log" &
 pids+=($!)
 while [ ! -S "$work/plugin.sock" ]; do sleep 0.1; done
 echo "unix://$work/plugin.sock" > "/etc/docker/plugins/$name.spec"
@@ -40,8 +47,8 @@ start_dockerd() { # $1 = tag, rest = extra flags
     tar -C "$work/rootfs" -c . | DOCKER_HOST="unix://$work/$tag.sock" docker import - tiny:1 >/dev/null
 }
 
-measure() { # $1 = tag
-    local sock="$work/$1.sock" body='{"Image":"tiny:1","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}'
+creates() { # $1 = tag, $2 = what, $3 = HostConfig
+    local sock="$work/$1.sock" body="{\"Image\":\"tiny:1\",\"Cmd\":[\"true\"],\"HostConfig\":$3}"
     local t0 t1
     t0=$(date +%s%N)
     for _ in $(seq "$n"); do
@@ -49,13 +56,31 @@ measure() { # $1 = tag
             http://d/v1.41/containers/create >/dev/null
     done
     t1=$(date +%s%N)
-    echo "$1: $n creates, $(( (t1 - t0) / n / 1000 )) µs each (curl, sequential)"
+    echo "$1: $n creates $2, $(( (t1 - t0) / n / 1000 )) µs each (curl, sequential)"
+}
+
+runs() { # $1 = tag, $2 = what, rest = docker run flags
+    local sock="$work/$1.sock" what=$2 t0 t1
+    shift 2
     t0=$(date +%s%N)
     for _ in $(seq 20); do
-        DOCKER_HOST="unix://$sock" docker run --rm --network none tiny:1 true >/dev/null
+        DOCKER_HOST="unix://$sock" docker run --rm "$@" tiny:1 true >/dev/null
     done
     t1=$(date +%s%N)
-    echo "$1: 20 docker run --rm, $(( (t1 - t0) / 20 / 1000000 )) ms each"
+    echo "$tag: 20 docker run --rm $what, $(( (t1 - t0) / 20 / 1000000 )) ms each"
+}
+
+measure() { # $1 = tag
+    local tag=$1
+    mkdir -p "$work/bind"
+    DOCKER_HOST="unix://$work/$tag.sock" docker run -d --name side --network none tiny:1 \
+        sleep 3600 >/dev/null 2>&1 || true
+    creates "$tag" "(nothing to look up)" '{"NetworkMode":"none"}'
+    creates "$tag" "with a bind" "{\"NetworkMode\":\"none\",\"Binds\":[\"$work/bind:/d\"]}"
+    creates "$tag" "joining a container's network" '{"NetworkMode":"container:side"}'
+    runs "$tag" "(nothing to look up)" --network none
+    runs "$tag" "with a bind" --network none -v "$work/bind:/d"
+    runs "$tag" "joining a container's network" --network container:side
 }
 
 start_dockerd plain

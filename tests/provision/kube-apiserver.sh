@@ -20,11 +20,13 @@ started=$(date +%s)
 
 # `apt-get source` needs deb-src entries: derive them from the machine's deb822 sources.
 if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # Written aside first: the glob would otherwise read the file being written.
     for sources in /etc/apt/sources.list.d/*.sources; do
         [ -e "$sources" ] || continue
         sed -e 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' -e '/^#/d' "$sources"
         echo
-    done >/etc/apt/sources.list.d/portcullis-deb-src.sources
+    done >/etc/apt/portcullis-deb-src.sources.new
+    mv /etc/apt/portcullis-deb-src.sources.new /etc/apt/sources.list.d/portcullis-deb-src.sources
     grep -q '^Types: deb-src' /etc/apt/sources.list.d/portcullis-deb-src.sources ||
         { echo "kube-apiserver.sh: no deb822 sources to derive deb-src entries from" >&2; exit 1; }
     apt-get update -qq

@@ -2,7 +2,8 @@
 # Builds the managed (v2) plugin package and creates it in the local dockerd:
 #   deploy/docker/managed-plugin/build.sh [NAME]
 # The rootfs holds only the static binary; the config must give server.dockerSocket as
-# /run/docker/plugins/portcullis.sock (the socket named in config.json).
+# /run/docker/plugins/portcullis.sock (the socket named in config.json), and docker.hostRoot
+# as /host and docker.daemon as unix:///run/docker.sock (the mounts in config.json).
 set -euo pipefail
 name=${1:-portcullis}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 
 rustup target add x86_64-unknown-linux-musl
 cargo build --release --target x86_64-unknown-linux-musl -p portcullis --manifest-path "$root/Cargo.toml"
-mkdir -p "$work/rootfs/etc/portcullis" "$work/rootfs/tmp" "$work/rootfs/run/docker/plugins"
+mkdir -p "$work/rootfs/etc/portcullis" "$work/rootfs/tmp" "$work/rootfs/run/docker/plugins" \
+    "$work/rootfs/host"
+touch "$work/rootfs/run/docker.sock"
 cp "$root/target/x86_64-unknown-linux-musl/release/portcullis" "$work/rootfs/portcullis"
 cp "$here/config.json" "$work/config.json"
 docker plugin create "$name" "$work"

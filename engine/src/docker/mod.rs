@@ -4,14 +4,18 @@
 //! missing.
 
 pub mod authz;
+pub mod daemon;
 pub mod gojson;
+pub mod host_paths;
 pub mod moby;
 pub mod normalize;
+pub mod references;
 pub mod route;
 
 pub use authz::{AuthzRequest, AuthzResponse};
 
 use crate::abi::Request;
+use crate::config::DockerConfig;
 use crate::decision::Verdict;
 use crate::matching::{MatchContext, NoCluster};
 use crate::policy_set::{Matcher, Phase, PolicySet, Selection};
@@ -24,36 +28,121 @@ pub struct Authorized {
     pub verdict: Verdict,
 }
 
-/// Decides one `AuthZReq`. A request that cannot be inspected is denied, naming why, and so
-/// is any call that would disable or remove this plugin (`plugin_name`, as dockerd knows it):
-/// the door guards itself before any policy runs, for `serve` and `eval` alike.
+impl Authorized {
+    fn denied(message: String, request: Option<Request>) -> Authorized {
+        let verdict = Verdict::deny(format!("denied by portcullis: {message}"));
+        Authorized {
+            response: AuthzResponse::from_verdict(&verdict),
+            request,
+            verdict,
+        }
+    }
+}
+
+/// A call read and normalized, waiting for what it refers to to be looked up
+/// (`references.rs`) and then for its decision.
+pub struct Pending {
+    route: route::Route,
+    request: Request,
+    notes: references::Notes,
+    refused: Option<String>,
+}
+
+/// Decides one `AuthZReq` (the whole path: [`prepare`], [`Pending::look_up`] when the call
+/// refers to other objects, [`decide`]), blocking on the lookups.
 pub fn authorize(policies: &PolicySet, authz: &AuthzRequest, plugin_name: &str) -> Authorized {
+    let mut pending = match prepare(policies, authz, plugin_name) {
+        Ok(pending) => pending,
+        Err(done) => return *done,
+    };
+    if pending.needs_lookups() {
+        let config = policies.docker_config();
+        // A thread of its own: the caller may itself be running inside a runtime.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a current-thread runtime")
+                        .block_on(pending.look_up(config))
+                })
+                .join()
+                .expect("lookups do not panic")
+        });
+    }
+    decide(policies, pending)
+}
+
+/// Reads a call: refuses what cannot be inspected, and any call that would disable or
+/// remove this plugin (`plugin_name`, as dockerd knows it) — the door guards itself before
+/// any policy runs, for `serve` and `eval` alike.
+pub fn prepare(
+    policies: &PolicySet,
+    authz: &AuthzRequest,
+    plugin_name: &str,
+) -> Result<Pending, Box<Authorized>> {
     let route = route::parse(&authz.request_method, &authz.request_uri);
     if let route::Operation::PluginDisable { name } | route::Operation::PluginRemove { name } =
         &route.operation
         && is_this_plugin(name, plugin_name)
     {
-        let verdict = Verdict::deny(format!(
-            "denied by portcullis: the authorization plugin {plugin_name:?} cannot be disabled \
-             or removed through the Docker API"
-        ));
-        return Authorized {
-            response: AuthzResponse::from_verdict(&verdict),
-            request: normalize::normalize_with(authz, policies.docker_config()).ok(),
-            verdict,
-        };
+        return Err(Box::new(Authorized::denied(
+            format!(
+                "the authorization plugin {plugin_name:?} cannot be disabled or removed \
+                 through the Docker API"
+            ),
+            normalize::normalize_with(authz, policies.docker_config()).ok(),
+        )));
     }
-    let request = match normalize::normalize_with(authz, policies.docker_config()) {
-        Ok(request) => request,
-        Err(undecidable) => {
-            let verdict = Verdict::deny(format!("denied by portcullis: {undecidable}"));
-            return Authorized {
-                response: AuthzResponse::from_verdict(&verdict),
-                request: None,
-                verdict,
-            };
+    match normalize::normalize_with(authz, policies.docker_config()) {
+        Ok(request) => Ok(Pending {
+            route,
+            request,
+            notes: Vec::new(),
+            refused: None,
+        }),
+        Err(undecidable) => Err(Box::new(Authorized::denied(undecidable.to_string(), None))),
+    }
+}
+
+impl Pending {
+    /// Whether the call refers to objects in the daemon or to host paths.
+    pub fn needs_lookups(&self) -> bool {
+        references::refers_to_anything(&self.route, &self.request)
+    }
+
+    /// Looks up what the call refers to, within `docker.lookupTimeout`, and folds it into
+    /// the request; what cannot be looked up refuses the call unless
+    /// `docker.allowUnresolved`.
+    pub async fn look_up(&mut self, config: &DockerConfig) {
+        // The address was checked when the config loaded.
+        let daemon = daemon::Daemon::new(&config.daemon)
+            .unwrap_or_else(|_| daemon::Daemon::new("").expect("no daemon is a valid daemon"));
+        let mut lookups = daemon::Lookups::new(&daemon, config.lookup_timeout);
+        match references::resolve(&self.route, &mut self.request, config, &mut lookups).await {
+            Ok(notes) => self.notes = notes,
+            Err(e) => self.refused = Some(e.to_string()),
         }
-    };
+        tracing::debug!(
+            operation = self.request.operation,
+            asked = lookups.asked,
+            "looked up the objects a Docker call refers to"
+        );
+    }
+}
+
+/// Runs the policies on a read (and looked-up) call.
+pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
+    let Pending {
+        request,
+        notes,
+        refused,
+        ..
+    } = pending;
+    if let Some(why) = refused {
+        return Authorized::denied(why, Some(request));
+    }
     // Only user and group exemptions apply at this door.
     let context = MatchContext {
         kubernetes: false,
@@ -71,7 +160,12 @@ pub fn authorize(policies: &PolicySet, authz: &AuthzRequest, plugin_name: &str) 
         matching: Some(&matcher),
         unchanged_update: false,
     };
-    let verdict = policies.evaluate_selected(&request, selection, None);
+    let mut verdict = policies.evaluate_selected(&request, selection, None);
+    if !verdict.allowed && !notes.is_empty() {
+        // What the daemon said about the objects the call names, so the denial can be
+        // understood from the call as it was written.
+        verdict.message = format!("{} [{}]", verdict.message, notes.join("; "));
+    }
     Authorized {
         response: AuthzResponse::from_verdict(&verdict),
         request: Some(request),

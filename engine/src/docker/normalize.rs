@@ -127,6 +127,7 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
     let name = match &route.operation {
         Operation::ContainerCreate => route.query_value("name").map(str::to_string),
         Operation::ContainerStart { id }
+        | Operation::ContainerRestart { id }
         | Operation::ContainerUpdate { id }
         | Operation::ExecCreate { id }
         | Operation::ServiceUpdate { id } => Some(id.clone()),
@@ -268,7 +269,12 @@ fn workload(route: &Route, body: &GoJson) -> Option<Workload> {
     }
 }
 
-fn container_workload(kind: &str, name: String, config: &GoJson, hc: &GoJson) -> Workload {
+pub(super) fn container_workload(
+    kind: &str,
+    name: String,
+    config: &GoJson,
+    hc: &GoJson,
+) -> Workload {
     let mut w = Workload::new(kind.to_string(), "/HostConfig".into());
     let mut c = Container::new(name, ContainerKind::Container, String::new());
     c.image = config.get("Image").as_str().map(image::parse);
@@ -390,7 +396,7 @@ fn volume_workload(route: &Route, body: &GoJson) -> Workload {
 
 /// The host path a volume of driver `driver` with options `opts` mounts, when it is the
 /// local driver (dockerd's default) given a host path or device.
-fn local_driver_host_path(driver: &str, opts: &GoJson) -> Option<String> {
+pub(super) fn local_driver_host_path(driver: &str, opts: &GoJson) -> Option<String> {
     if !(driver.is_empty() || driver == "local") {
         return None;
     }
@@ -509,7 +515,7 @@ fn resources(from: &GoJson, [memory, cpus, pids]: [&str; 3]) -> crate::abi::Reso
 /// A swarm service's task: `TaskTemplate.ContainerSpec`, its resources, networks and
 /// published ports. Swarm has no privileged mode or host PID/IPC; host networking is the
 /// network named `host`.
-fn service_workload(route: &Route, body: &GoJson) -> Workload {
+pub(super) fn service_workload(route: &Route, body: &GoJson) -> Workload {
     let task = body.get("TaskTemplate");
     let spec = task.get("ContainerSpec");
     let mut w = Workload::new(
@@ -614,7 +620,7 @@ fn service_workload(route: &Route, body: &GoJson) -> Workload {
 
 /// The privileges a plugin asks for at pull or upgrade (`[{"Name": "mount", "Value": [...]}]`),
 /// as the workload it would run: capabilities, host mounts, host networking, devices.
-fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
+pub(super) fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload {
     let mut w = Workload::new(kind.to_string(), String::new());
     let mut c = Container::new(name.to_string(), ContainerKind::Container, String::new());
     c.image = Some(image::parse(name)).filter(|_| !name.is_empty());
@@ -843,7 +849,7 @@ fn binds(hc: &GoJson) -> Vec<Volume> {
             };
             let read_only = mode.split(',').any(|m| m == "ro" || m == "readonly");
             let (kind, path, source_kind) = if source.starts_with('/') {
-                (VolumeKind::HostPath, Some(host_path(source)), "bind")
+                (VolumeKind::HostPath, Some(bind_source(source)), "bind")
             } else {
                 (VolumeKind::Volume, None, "volume")
             };
@@ -865,6 +871,15 @@ fn binds(hc: &GoJson) -> Vec<Volume> {
             })
         })
         .collect()
+}
+
+/// A bind source as dockerd mounts it: cleaned by spelling first (Go's `path.Clean`), so
+/// `..` never climbs out of a symbolic link; then the host's root-level links.
+pub(super) fn bind_source(raw: &str) -> crate::abi::Spelling {
+    crate::abi::Spelling {
+        raw: raw.to_string(),
+        normalized: crate::workload::path::normalize(&crate::workload::path::clean(raw)),
+    }
 }
 
 const PROPAGATION_MODES: &[&str] = &[
@@ -907,7 +922,7 @@ fn mounts(hc: &GoJson) -> Vec<Volume> {
             let source = m.get("Source").as_str().unwrap_or_default();
             let driver = m.get("VolumeOptions").get("DriverConfig");
             let (kind, path) = match typ.as_str() {
-                "bind" => (VolumeKind::HostPath, Some(host_path(source))),
+                "bind" => (VolumeKind::HostPath, Some(bind_source(source))),
                 // A volume created on first use with the local driver's bind options.
                 "volume" => match local_driver_host_path(
                     driver.get("Name").as_str().unwrap_or_default(),

@@ -13,6 +13,9 @@ pub enum Operation {
     ContainerStart {
         id: String,
     },
+    ContainerRestart {
+        id: String,
+    },
     ContainerUpdate {
         id: String,
     },
@@ -56,6 +59,7 @@ impl Operation {
         match self {
             Operation::ContainerCreate => "container-create",
             Operation::ContainerStart { .. } => "container-start",
+            Operation::ContainerRestart { .. } => "container-restart",
             Operation::ContainerUpdate { .. } => "container-update",
             Operation::ExecCreate { .. } => "exec-create",
             Operation::ImageCreate => "image-create",
@@ -229,14 +233,14 @@ pub static ROUTES: &[RouteSpec] = &[
     route(
         "POST",
         "/containers/{name:.*}/restart",
-        Harmless,
-        "restarts a decided container",
+        Decided,
+        "mounts and joins again: decided as the container it starts when that resolves differently",
     ),
     route(
         "POST",
         "/containers/{name:.*}/start",
         Decided,
-        "API < 1.24 takes a HostConfig in the body",
+        "mounts and joins: decided as the container it starts when that resolves differently; API < 1.24 takes a HostConfig in the body",
     ),
     route(
         "POST",
@@ -587,6 +591,7 @@ fn operation(method: &str, pattern: &str, name: String) -> Operation {
     match (method, pattern) {
         ("POST", "/containers/create") => Operation::ContainerCreate,
         ("POST", "/containers/{name:.*}/start") => Operation::ContainerStart { id: name },
+        ("POST", "/containers/{name:.*}/restart") => Operation::ContainerRestart { id: name },
         ("POST", "/containers/{name:.*}/update") => Operation::ContainerUpdate { id: name },
         ("POST", "/containers/{name:.*}/exec") => Operation::ExecCreate { id: name },
         ("POST", "/images/create") => Operation::ImageCreate,

@@ -1,6 +1,7 @@
 //! The Kubernetes door: `AdmissionReview` in, normalized request out, and the review's
 //! `response` back. No policy logic lives here.
 
+pub mod claims;
 pub mod namespaces;
 pub mod registration;
 pub mod review;
@@ -22,6 +23,8 @@ pub struct ReviewOptions<'a> {
     pub phase: Phase,
     pub only: Option<&'a str>,
     pub namespaces: &'a dyn NamespaceLabels,
+    /// Claims seen through to the volumes they are bound to.
+    pub claims: &'a dyn claims::Claims,
     pub own_namespace: Option<&'a str>,
 }
 
@@ -31,6 +34,7 @@ impl Default for ReviewOptions<'_> {
             phase: Phase::All,
             only: None,
             namespaces: &NoCluster,
+            claims: &NoCluster,
             own_namespace: None,
         }
     }
@@ -50,7 +54,10 @@ pub fn review(
     options: ReviewOptions<'_>,
 ) -> Result<Reviewed, ReviewError> {
     let (api_version, admission) = AdmissionReview::parse(value)?;
-    let request = admission.to_request();
+    let mut request = admission.to_request();
+    if let Some(object) = admission.object.as_ref() {
+        claims::resolve(&mut request, object, options.claims);
+    }
     let context = admission.match_context();
     let matcher = Matcher {
         context: &context,
@@ -65,10 +72,12 @@ pub fn review(
         unchanged_update: unchanged.is_some(),
     };
     let kind = admission.kind.kind.clone();
+    let claims_view = options.claims;
     let renormalize = move |previous: &Request, object: &Value| {
         let mut next = previous.clone();
         next.object = object.to_string();
         next.workload = workload::normalize(&kind, object);
+        claims::resolve(&mut next, object, claims_view);
         next
     };
     let mut verdict = policies.evaluate_selected(&request, selection, Some(&renormalize));

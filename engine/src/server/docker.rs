@@ -68,10 +68,27 @@ async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
     let route = route::parse(&authz.request_method, &authz.request_uri);
     let policies = state.policies.load_full();
     let plugin_name = state.docker_plugin_name.clone();
-    let authorized = match state
-        .on_pool(move || docker::authorize(&policies, &authz, &plugin_name))
-        .await
-    {
+    // Read and, when the call refers to nothing, decide it in one trip to the pool; a call
+    // that refers to other objects is looked up here, between two trips.
+    let set = policies.clone();
+    let read = state
+        .on_pool(move || match docker::prepare(&set, &authz, &plugin_name) {
+            Ok(pending) if pending.needs_lookups() => Err(Box::new(pending)),
+            Ok(pending) => Ok(docker::decide(&set, pending)),
+            Err(done) => Ok(*done),
+        })
+        .await;
+    let decided = match read {
+        Ok(Ok(authorized)) => Ok(authorized),
+        Ok(Err(mut pending)) => {
+            pending.look_up(policies.docker_config()).await;
+            state
+                .on_pool(move || docker::decide(&policies, *pending))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let authorized = match decided {
         Ok(a) => a,
         Err(e) => {
             return plugin_json(

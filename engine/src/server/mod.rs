@@ -144,6 +144,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         .build()
         .expect("starting the policy pool");
     let (namespaces, note) = namespace_labels(&config).await;
+    let claims = claim_volumes(note.is_none()).await;
     let state = Arc::new(AppState {
         policies: ArcSwap::from_pointee(policies),
         runtime,
@@ -151,6 +152,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         metrics,
         audit,
         namespaces,
+        claims,
         namespace_labels_note: note,
         own_namespace: config.kubernetes.own_namespace(),
         body_limit: config.server.body_limit_bytes,
@@ -287,6 +289,22 @@ async fn namespace_labels(config: &Config) -> (Arc<dyn NamespaceLabels>, Option<
     let note = format!("{why}: policies with a namespaceSelector cannot match");
     tracing::warn!("{note}");
     (Arc::new(NoCluster), Some(note))
+}
+
+/// Claims and the volumes they are bound to, watched when the cluster is (`connected`).
+async fn claim_volumes(connected: bool) -> Arc<dyn crate::kubernetes::claims::Claims> {
+    if connected {
+        match crate::kubernetes::claims::connect().await {
+            Ok(cache) => {
+                tracing::info!("watching persistent volume claims and volumes");
+                return cache;
+            }
+            Err(e) => tracing::warn!(
+                "cannot watch persistent volume claims ({e}): claims bound to host paths are decided as claims"
+            ),
+        }
+    }
+    Arc::new(NoCluster)
 }
 
 fn default_ca_path() -> PathBuf {

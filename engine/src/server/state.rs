@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub audit: AuditSink,
     pub namespaces: Arc<dyn NamespaceLabels>,
+    /// Persistent volume claims and the volumes they are bound to.
+    pub claims: Arc<dyn crate::kubernetes::claims::Claims>,
     /// Why namespace selectors cannot match, when they cannot (shown by `/readyz`).
     pub namespace_labels_note: Option<String>,
     pub own_namespace: Option<String>,

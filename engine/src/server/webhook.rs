@@ -202,6 +202,7 @@ async fn decide_inner(
     }
 
     let namespaces = state.namespaces.clone();
+    let claims = state.claims.clone();
     let own_namespace = state.own_namespace.clone();
     let reviewed = state
         .on_pool(move || {
@@ -209,6 +210,7 @@ async fn decide_inner(
                 phase,
                 only: only.as_deref(),
                 namespaces: namespaces.as_ref(),
+                claims: claims.as_ref(),
                 own_namespace: own_namespace.as_deref(),
             };
             kubernetes::review(&policies, value, options)

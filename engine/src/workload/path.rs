@@ -51,6 +51,19 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
+/// Go's `path.Clean` of an absolute path: `.`, `..` and repeated slashes resolved by
+/// spelling alone, `..` above the root staying at the root. dockerd cleans bind sources this
+/// way before the kernel sees them (`/srv/link/..` mounts `/srv` whatever `link` points
+/// to), while mount(2) of a local volume's `device` does not.
+pub fn clean(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 1);
+    for part in segments(raw) {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() { "/".into() } else { out }
+}
+
 /// The segments of a URL path with `.`, `..` and empty segments resolved; `..` above the
 /// root stays at the root, as HTTP routers treat it.
 pub fn segments(raw: &str) -> Vec<&str> {
@@ -103,6 +116,19 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(normalize(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn clean_is_go_path_clean() {
+        for (raw, want) in [
+            ("/bin/..", "/"),
+            ("/lib/../etc", "/etc"),
+            ("/srv/link/../x/./", "/srv/x"),
+            ("//a//b", "/a/b"),
+            ("/../..", "/"),
+        ] {
+            assert_eq!(clean(raw), want, "{raw}");
         }
     }
 

@@ -3,6 +3,11 @@
 //! never expose a sensitive host path (`/`, the Docker socket, `/etc`, `/proc`, ...) unless
 //! that path is listed explicitly.
 //!
+//! A Kubernetes volume reaches the host through a claim too: the engine sees a
+//! `persistentVolumeClaim` through to a `hostPath` or `local` PersistentVolume, and it is
+//! decided here as the host path it is (Pod Security Admission does not look through claims,
+//! and neither do `pss-baseline`/`pss-restricted`).
+//!
 //! Defaults follow each door's standard: on Kubernetes no hostPath at all (Pod Security
 //! Standards baseline); on Docker any bind except the sensitive paths (CIS 5.6 and 5.32), so
 //! `docker run -v "$PWD":/app` keeps working.
@@ -225,6 +230,10 @@ fn describe(request: &Request, volume: &Volume, path: &str) -> String {
         .map(|h| h.raw.trim_end_matches('/'))
         .filter(|r| !r.is_empty() && *r != path);
     match (request.source, raw) {
+        (Source::Kubernetes, _) if volume.source != "hostPath" => format!(
+            "volume {:?} ({} bound to the host's {path})",
+            volume.name, volume.source
+        ),
         (Source::Kubernetes, _) => format!("hostPath volume {:?} ({path})", volume.name),
         (Source::Docker, Some(raw)) => format!("bind mount of {raw} (the host's {path})"),
         (Source::Docker, None) => format!("bind mount of {path}"),

@@ -1,0 +1,132 @@
+//! Bind sources resolved on the host: the path the kernel will mount, with every symbolic
+//! link on the way followed, so that a bind of an ordinary-looking directory in which some
+//! container planted a link to `/` is decided as the bind of `/` it is.
+//!
+//! The plugin runs on the host it guards (dockerd finds it through a local socket), as
+//! root; `docker.hostRoot` says where the host's root is seen from this process.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The kernel's limit on symbolic links followed in one lookup.
+const MAX_LINKS: usize = 40;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("more than {MAX_LINKS} symbolic links")]
+    Loop,
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+}
+
+/// The real path of `raw` (absolute, as dockerd passes it to mount(2): not cleaned first)
+/// on the host whose root is `root`. Each component is looked up as the kernel does: a
+/// symbolic link is replaced by its target (an absolute target starts again at the host's
+/// root, a relative one at the link's directory) and `..` steps back from where the path
+/// has really got to. The part that does not exist yet is kept as written: dockerd creates
+/// a missing bind source as a directory there.
+pub fn resolve(root: &Path, raw: &str) -> Result<String, ResolveError> {
+    let mut real: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = components(raw).rev().collect();
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                real.pop();
+                continue;
+            }
+            _ => {}
+        }
+        if missing {
+            real.push(part);
+            continue;
+        }
+        let on_host = join(root, &real).join(&part);
+        match std::fs::symlink_metadata(&on_host) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(ResolveError::Loop);
+                }
+                let target = std::fs::read_link(&on_host)
+                    .map_err(|e| ResolveError::Io(shown(&real, &part), e))?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    real.clear();
+                }
+                pending.extend(components(&target).rev());
+            }
+            Ok(_) => real.push(part),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing = true;
+                real.push(part);
+            }
+            Err(e) => return Err(ResolveError::Io(shown(&real, &part), e)),
+        }
+    }
+    Ok(shown(&real, ""))
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
+    path.split('/').map(str::to_string)
+}
+
+fn join(root: &Path, parts: &[String]) -> PathBuf {
+    let mut path = root.to_path_buf();
+    path.extend(parts);
+    path
+}
+
+fn shown(parts: &[String], last: &str) -> String {
+    let mut out = String::new();
+    for part in parts.iter().map(String::as_str).chain(Some(last)) {
+        if !part.is_empty() {
+            out.push('/');
+            out.push_str(part);
+        }
+    }
+    if out.is_empty() { "/".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn follows_links_as_the_kernel_does() {
+        let host = tempfile::tempdir().unwrap();
+        let root = host.path();
+        std::fs::create_dir_all(root.join("srv/shared/real")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        // What a container with /srv/shared mounted could plant.
+        symlink("/", root.join("srv/shared/evil")).unwrap();
+        symlink("../../etc", root.join("srv/shared/up")).unwrap();
+        symlink("real", root.join("srv/shared/rel")).unwrap();
+        symlink("loop", root.join("srv/loop")).unwrap();
+
+        let cases = [
+            ("/srv/shared/real", "/srv/shared/real"),
+            ("/srv/shared/evil", "/"),
+            ("/srv/shared/evil/etc", "/etc"),
+            ("//srv/./shared/evil/", "/"),
+            ("/srv/shared/up", "/etc"),
+            ("/srv/shared/rel/x/y", "/srv/shared/real/x/y"),
+            // `..` after a link steps back from its target, not from the link.
+            ("/srv/shared/up/../srv", "/srv"),
+            ("/srv/shared/rel/..", "/srv/shared"),
+            // Missing parts stay as written (dockerd creates them).
+            ("/srv/new/dir", "/srv/new/dir"),
+            ("/../../srv", "/srv"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(resolve(root, raw).unwrap(), want, "{raw}");
+        }
+        assert!(matches!(
+            resolve(root, "/srv/loop"),
+            Err(ResolveError::Loop)
+        ));
+    }
+}

@@ -1,0 +1,422 @@
+//! Calls that are only as safe as the objects they name, against a real dockerd: the objects
+//! are made while the plugin still allows everything (a host where Portcullis is switched on
+//! late, or an exemption made for their own purpose), then the default policies are loaded.
+//! Each way through another object is refused with 403 and creates nothing; the ordinary
+//! uses of the same features still work.
+
+use crate::docker_harness::{Dockerd, IMAGE};
+
+/// Before Portcullis guards anything: no policies, plugins may be created from a directory.
+const NOTHING_GUARDED: &str = "policies: []\ndocker:\n  allowUninspectable: [plugin-create]\n";
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(d: &Dockerd, args: &[&str]) -> String {
+    let out = d.docker(args);
+    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker run` refused by the plugin, with each of `expect` in the message.
+fn refused(d: &Dockerd, args: &[&str], expect: &[&str]) {
+    let out = d.docker(args);
+    let said = text(&out);
+    assert!(!out.status.success(), "docker {args:?} was allowed: {said}");
+    assert!(
+        said.contains("authorization denied by plugin"),
+        "docker {args:?}: {said}"
+    );
+    for e in expect {
+        assert!(said.contains(e), "docker {args:?}: {e:?} not in {said}");
+    }
+}
+
+fn names(d: &Dockerd) -> Vec<String> {
+    ok(d, &["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn containers_are_decided_with_what_they_join_and_mount() {
+    let d = Dockerd::start(NOTHING_GUARDED);
+    let shared = d.dir.path().join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let shared = shared.display().to_string();
+
+    // Made while nothing was guarded.
+    for (name, flags) in [
+        ("hostnet", &["--network", "host"][..]),
+        ("hostpid", &["--pid", "host"]),
+        ("hostipc", &["--ipc", "host"]),
+        ("app", &["--network", "none"]),
+    ] {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend(flags);
+        args.extend([IMAGE, "sleep", "600"]);
+        ok(&d, &args);
+    }
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "chain",
+            "--network",
+            "container:hostnet",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "rootdata",
+            "-v",
+            "/:/hostroot",
+            IMAGE,
+            "true",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "data",
+            "-v",
+            "datavol:/data",
+            IMAGE,
+            "true",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "volume",
+            "create",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            "device=/",
+            "hostvol",
+        ],
+    );
+    let writer_mount = format!("{shared}:/shared");
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "writer",
+            "-v",
+            &writer_mount,
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+    // The writer plants a link to the host's root in the directory it may write to.
+    ok(
+        &d,
+        &[
+            "exec",
+            "writer",
+            "/bin/busybox",
+            "ln",
+            "-s",
+            "/",
+            "/shared/evil",
+        ],
+    );
+    // Made, not started, before Portcullis: it joins hostnet only when it starts.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "late",
+            "--network",
+            "container:hostnet",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+
+    d.reload(crate::support::DEFAULT_POLICIES);
+    let before = names(&d);
+
+    refused(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:hostnet",
+            IMAGE,
+            "true",
+        ],
+        &[
+            "5.10 host network",
+            "joins the network namespace of container hostnet, which is the host's",
+        ],
+    );
+    refused(
+        &d,
+        &["run", "--rm", "--network", "container:chain", IMAGE, "true"],
+        &["5.10 host network", "container chain (through"],
+    );
+    refused(
+        &d,
+        &["run", "--rm", "--pid", "container:hostpid", IMAGE, "true"],
+        &[
+            "5.16 host pid",
+            "joins the process namespace of container hostpid",
+        ],
+    );
+    refused(
+        &d,
+        &["run", "--rm", "--ipc", "container:hostipc", IMAGE, "true"],
+        &[
+            "5.17 host ipc",
+            "joins the IPC namespace of container hostipc",
+        ],
+    );
+    refused(
+        &d,
+        &["run", "--rm", "--volumes-from", "rootdata", IMAGE, "true"],
+        &[
+            "5.6 sensitive host directories",
+            "HostConfig.VolumesFrom[0]",
+            "container rootdata's mounts: /:/hostroot",
+        ],
+    );
+    refused(
+        &d,
+        &["run", "--rm", "-v", "hostvol:/x", IMAGE, "true"],
+        &[
+            "5.6 sensitive host directories",
+            "volume \"hostvol\" is the host's /",
+        ],
+    );
+    let evil = format!("{shared}/evil:/x");
+    refused(
+        &d,
+        &["run", "--rm", "-v", &evil, IMAGE, "true"],
+        &[&format!(
+            "the bind source {shared}/evil lies inside {shared}, which container writer can write to"
+        )],
+    );
+    let inside = format!("{shared}/sub:/x");
+    refused(
+        &d,
+        &["run", "--rm", "-v", &inside, IMAGE, "true"],
+        &[
+            "which container writer can write to",
+            "symbolic link after this check",
+        ],
+    );
+    // With the swap check off, the planted link is still decided as the bind of / it is.
+    d.reload(&format!(
+        "{}\ndocker:\n  allowBindsInsideWritableMounts: true\n",
+        crate::support::DEFAULT_POLICIES
+    ));
+    refused(
+        &d,
+        &["run", "--rm", "-v", &evil, IMAGE, "true"],
+        &[
+            "5.6 sensitive host directories",
+            &format!("bind mount of {shared}/evil (the host's /)"),
+        ],
+    );
+    d.reload(crate::support::DEFAULT_POLICIES);
+    // A name the daemon does not know cannot be decided.
+    refused(
+        &d,
+        &["run", "--rm", "--volumes-from", "nosuch", IMAGE, "true"],
+        &["container \"nosuch\" cannot be resolved: the daemon has no such container"],
+    );
+    assert_eq!(names(&d), before, "a refused run created a container");
+
+    // The ordinary uses still work: a sidecar in an ordinary container's network, a data
+    // container's named volume, a bind of the very directory another container writes.
+    ok(
+        &d,
+        &["run", "--rm", "--network", "container:app", IMAGE, "true"],
+    );
+    ok(
+        &d,
+        &["run", "--rm", "--pid", "container:app", IMAGE, "true"],
+    );
+    ok(
+        &d,
+        &["run", "--rm", "--volumes-from", "data", IMAGE, "true"],
+    );
+    let same = format!("{shared}:/x");
+    ok(&d, &["run", "--rm", "-v", &same, IMAGE, "true"]);
+    ok(&d, &["run", "--rm", "-v", "datavol:/d", IMAGE, "true"]);
+
+    // A start joins and mounts now: `late`, made before, would join hostnet's namespace.
+    let out = d.docker(&["start", "late"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("joins the network namespace of container hostnet, which is the host's"),
+        "{}",
+        text(&out)
+    );
+    let state = ok(&d, &["inspect", "-f", "{{.State.Status}}", "late"]);
+    assert_eq!(state, "created", "the refused start ran the container");
+    // A bind allowed at create whose directory became a link to / before the start.
+    let quiet = d.dir.path().join("quiet");
+    std::fs::create_dir_all(quiet.join("later")).unwrap();
+    let later = format!("{}/later:/x", quiet.display());
+    ok(
+        &d,
+        &["create", "--name", "planted", "-v", &later, IMAGE, "true"],
+    );
+    std::fs::remove_dir(quiet.join("later")).unwrap();
+    std::os::unix::fs::symlink("/", quiet.join("later")).unwrap();
+    let out = d.docker(&["start", "planted"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("5.6 sensitive host directories")
+            && text(&out).contains("the start of planted is decided as the container it starts"),
+        "{}",
+        text(&out)
+    );
+    // An ordinary container starts as before, and so does one made before Portcullis.
+    ok(&d, &["create", "--name", "plainstart", IMAGE, "true"]);
+    ok(&d, &["start", "plainstart"]);
+    ok(&d, &["start", "data"]);
+}
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
+    let d = Dockerd::start(NOTHING_GUARDED);
+    ok(
+        &d,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:23772",
+        ],
+    );
+    let spec = |name: &str, mounts: &str, env: &str| {
+        format!(
+            r#"{{"Name":"{name}","TaskTemplate":{{"ContainerSpec":{{"Image":"{IMAGE}","Command":["sleep","600"],"Env":["V={env}"],"Mounts":[{mounts}]}}}}}}"#
+        )
+    };
+    let root_bind = r#"{"Type":"bind","Source":"/","Target":"/hostroot"}"#;
+    let version = |name: &str| -> u64 {
+        let (status, body) = d.api("GET", &format!("/v1.41/services/{name}"), None);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["Version"]["Index"].as_u64().unwrap()
+    };
+    let update = |name: &str, query: &str, body: &str| {
+        d.api(
+            "POST",
+            &format!(
+                "/v1.41/services/{name}/update?version={}{query}",
+                version(name)
+            ),
+            Some(body.as_bytes()),
+        )
+    };
+    // `rooted` once bound /; `plain` never did. Both now run a compliant spec.
+    for (name, first) in [("rooted", root_bind), ("plain", "")] {
+        let (status, body) = d.api(
+            "POST",
+            "/v1.41/services/create",
+            Some(spec(name, first, "1").as_bytes()),
+        );
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = update(name, "", &spec(name, "", "2"));
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Plugins made from a directory: one whose settings were pointed at / before.
+    for name in ["rootplug", "safeplug"] {
+        let plugin_dir = d.dir.path().join(name);
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(d.dir.path().join("rootfs"))
+            .arg(&plugin_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // dockerd refuses a second plugin made from the very same root filesystem layer.
+        std::fs::write(plugin_dir.join("rootfs/name"), name).unwrap();
+        std::fs::write(
+            plugin_dir.join("config.json"),
+            format!(
+                r#"{{"Description":"{name}","Documentation":"https://example.com","Entrypoint":["/bin/sleep","600"],
+                "Interface":{{"Types":["docker.volumedriver/1.0"],"Socket":"p.sock"}},"Network":{{"Type":"none"}},
+                "Mounts":[{{"Name":"data","Source":"/srv/plugin-data","Destination":"/data","Type":"bind","Options":["rbind"],"Settable":["source"]}}],
+                "Linux":{{"Capabilities":[]}}}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &d,
+            &["plugin", "create", name, &plugin_dir.display().to_string()],
+        );
+    }
+    ok(&d, &["plugin", "set", "rootplug", "data.source=/"]);
+
+    d.reload(crate::support::DEFAULT_POLICIES);
+
+    // The body is harmless; the spec it restores binds /.
+    let (status, answer) = update("rooted", "&rollback=previous", &spec("rooted", "", "3"));
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer.contains("restores service rooted's previous spec"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("5.6 sensitive host directories"),
+        "{answer}"
+    );
+    let (status, answer) = update("plain", "&rollback=previous", &spec("plain", "", "3"));
+    assert_eq!(status, 200, "a rollback to a compliant spec: {answer}");
+
+    let (status, answer) = d.api("POST", "/v1.41/plugins/rootplug/enable?timeout=1", None);
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer.contains("enabled with its current settings"),
+        "{answer}"
+    );
+    // The safe one is let through to dockerd (whether this test plugin then comes up is
+    // dockerd's business: it has no socket to serve).
+    let (status, answer) = d.api("POST", "/v1.41/plugins/safeplug/enable?timeout=1", None);
+    assert_ne!(status, 403, "{answer}");
+    let allowed = d.audit_records().into_iter().any(|r| {
+        r["operation"] == "plugin-enable" && r["name"] == "safeplug" && r["allowed"] == true
+    });
+    assert!(
+        allowed,
+        "no allowed plugin-enable of safeplug in the audit log"
+    );
+}
