@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::admission::{self, Admission, Scope};
 use portcullis::config::Config;
 use portcullis::kubernetes::AdmissionReview;
 use portcullis::policy_set::PolicySet;
@@ -23,6 +24,7 @@ fn request() -> portcullis::abi::Request {
 
 fn benches(c: &mut Criterion) {
     let request = request();
+    let admission = Admission::of(request.clone());
     let cache = std::env::temp_dir().join("portcullis-bench-cache");
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
@@ -96,7 +98,8 @@ fn benches(c: &mut Criterion) {
                     pool.install(|| {
                         let started = std::time::Instant::now();
                         for _ in 0..iters {
-                            let verdict = set.evaluate(&request, None);
+                            let verdict =
+                                admission::evaluate(&set, &admission, &Scope::ADMISSION, None);
                             assert!(verdict.allowed);
                         }
                         started.elapsed()

@@ -440,6 +440,23 @@ impl Config {
             .expect("the built-in config is valid")
     }
 
+    /// The sections a reload cannot apply (listeners, audit log, runtime, cluster watches),
+    /// each with a fingerprint: a reload compares them with the running ones and says which
+    /// changed and wait for a restart. Policies, `podSecurity`, `docker` and
+    /// `kubernetes.registration` are applied by a reload.
+    pub fn restart_sections(&self) -> Vec<(&'static str, String)> {
+        let kubernetes = KubernetesConfig {
+            registration: None,
+            ..self.kubernetes.clone()
+        };
+        vec![
+            ("server", format!("{:?}", self.server)),
+            ("audit", format!("{:?}", self.audit)),
+            ("runtime", format!("{:?}", self.runtime)),
+            ("kubernetes (but registration)", format!("{kubernetes:?}")),
+        ]
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -1,13 +1,16 @@
 //! Portcullis: an admission policy engine with one set of WebAssembly policies for two doors,
 //! the Kubernetes admission webhook and the Docker authorization plugin.
 //!
-//! Data flows one way: a door (`kubernetes`, `docker`) turns its request into the policy
-//! envelope with a normalized `workload`; the `policy_set` runs the configured policies in
-//! the `runtime`; `decision` combines their answers into a verdict; the door renders it.
+//! Data flows one way: a door (`kubernetes`, `docker`) turns its request into an
+//! `admission::Admission` — the policy envelope with a normalized `workload`, and what only
+//! that door knows; `admission::evaluate` has the `policy_set` run the policies the scope
+//! picks in the `runtime`; `decision` combines their answers into a verdict; the door renders
+//! it.
 
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod admission;
 pub mod audit;
 pub mod builtin;
 pub mod bundle;

@@ -12,9 +12,10 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::abi::{Metadata, Request, Source};
+use crate::admission::LevelCheck;
 use crate::builtin;
 use crate::bundle::{self, Bundle, Control};
-use crate::config::{Config, FailurePolicy, Mode, PodSecurityConfig, PolicyConfig};
+use crate::config::{Config, FailurePolicy, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
 use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime};
@@ -167,15 +168,6 @@ pub enum Phase {
     All,
 }
 
-impl Selection<'_> {
-    pub const ALL: Selection<'static> = Selection {
-        phase: Phase::All,
-        only: None,
-        matching: None,
-        unchanged_update: false,
-    };
-}
-
 pub struct PolicySet {
     policies: Vec<LoadedPolicy>,
     /// The Pod Security Standards module, when levels come from namespace labels.
@@ -292,6 +284,11 @@ impl PolicySet {
         &self.docker
     }
 
+    /// How namespaces choose Pod Security levels, when they do (`podSecurity`).
+    pub fn pod_security(&self) -> Option<&PodSecurityConfig> {
+        self.pod_security.as_ref().map(|(config, _)| config)
+    }
+
     pub fn pod_security_enabled(&self) -> bool {
         self.pod_security.is_some()
     }
@@ -301,18 +298,18 @@ impl PolicySet {
         self.policies.iter().any(|p| p.config.name == name)
     }
 
-    /// Decides a request with every policy of the set.
-    pub fn evaluate(&self, request: &Request, renormalize: Option<Renormalize<'_>>) -> Verdict {
-        self.evaluate_selected(request, Selection::ALL, renormalize)
-    }
-
-    /// Decides a request with the policies `selection` picks. `renormalize` rebuilds the
+    /// Runs the policies `selection` picks, and the Pod Security `levels` a namespace asks
+    /// for, on a request; `admission::evaluate` is the way in. `renormalize` rebuilds the
     /// request from a mutated object; without it (the Docker door, which cannot change a
     /// request) patches are not applied.
-    pub fn evaluate_selected(
+    /// `object` is the request's object already parsed, when the door has it: patches apply
+    /// to it without reading `request.object` again.
+    pub(crate) fn run(
         &self,
         request: &Request,
+        object: Option<&Value>,
         selection: Selection<'_>,
+        levels: &[LevelCheck],
         renormalize: Option<Renormalize<'_>>,
     ) -> Verdict {
         let applicable = self.policies.iter().filter(|p| {
@@ -338,16 +335,25 @@ impl PolicySet {
         let mut results = Vec::with_capacity(self.policies.len());
         // The request is copied only when a mutation changes it.
         let mut current = std::borrow::Cow::Borrowed(request);
-        let mut mutated: Option<Value> = None;
+        // The object the next patch applies to: parsed once, then each patch's result.
+        let mut parsed: Option<std::borrow::Cow<'_, Value>> =
+            object.map(std::borrow::Cow::Borrowed);
+        let mut mutated = false;
         for policy in mutators {
             let mut result = policy.run(&current);
             if let (Ok(decision), Some(renormalize)) = (&mut result.outcome, renormalize)
                 && let Some(patch_text) = decision.patch.take()
             {
-                match apply(&current.object, &patch_text) {
+                let base = match parsed.take() {
+                    Some(value) => Ok(value.into_owned()),
+                    None => serde_json::from_str(&current.object)
+                        .map_err(|e| format!("object is not JSON: {e}")),
+                };
+                match base.and_then(|value| apply(value, &patch_text)) {
                     Ok(object) => {
                         current = std::borrow::Cow::Owned(renormalize(&current, &object));
-                        mutated = Some(object);
+                        parsed = Some(std::borrow::Cow::Owned(object));
+                        mutated = true;
                     }
                     Err(e) => result.outcome = Err(PolicyError::BadOutput(e)),
                 }
@@ -376,83 +382,36 @@ impl PolicySet {
         }
         results.extend(concurrent);
 
-        let patch = mutated.map(|object| {
-            let original: Value = serde_json::from_str(&request.object).unwrap_or(Value::Null);
-            json_patch::diff(&original, &object)
-        });
-        if selection.phase != Phase::Mutate
-            && !selection.unchanged_update
-            && let (Some(pod_security), Some(matcher)) = (&self.pod_security, selection.matching)
-        {
-            results.extend(namespace_levels(pod_security, request, matcher));
+        let patch = match (mutated, &parsed) {
+            (true, Some(now)) => {
+                let original = match object {
+                    Some(original) => std::borrow::Cow::Borrowed(original),
+                    None => std::borrow::Cow::Owned(
+                        serde_json::from_str(&request.object).unwrap_or(Value::Null),
+                    ),
+                };
+                Some(json_patch::diff(&original, now))
+            }
+            _ => None,
+        };
+        if let Some((_, module)) = &self.pod_security {
+            results.extend(levels.iter().map(|check| {
+                let settings =
+                    serde_json::json!({"level": check.level, "version": check.version}).to_string();
+                let started = Instant::now();
+                let outcome =
+                    module.validate(request, &settings, crate::runtime::Limits::default());
+                PolicyResult {
+                    policy: format!("pod-security-{}", check.label),
+                    mode: check.mode,
+                    failure_policy: FailurePolicy::Fail,
+                    outcome,
+                    duration: started.elapsed(),
+                }
+            }));
         }
         decision::combine(results, patch)
     }
-}
-
-/// Runs the Pod Security Standards at the levels the request's namespace labels ask for.
-fn namespace_levels(
-    (config, module): &(PodSecurityConfig, PolicyModule),
-    request: &Request,
-    matcher: &Matcher<'_>,
-) -> Vec<PolicyResult> {
-    let Some(namespace) = matcher
-        .context
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-    else {
-        return Vec::new();
-    };
-    if request.source != Source::Kubernetes
-        || request.workload.is_none()
-        || crate::matching::ALWAYS_EXCLUDED.contains(&namespace)
-        || matcher.own_namespace == Some(namespace)
-    {
-        return Vec::new();
-    }
-    let Some(labels) = matcher.namespaces.labels(namespace) else {
-        return Vec::new();
-    };
-    let mut results = Vec::new();
-    for (mode_name, mode) in [
-        ("enforce", Mode::Enforce),
-        ("warn", Mode::Warn),
-        ("audit", Mode::Audit),
-    ] {
-        let label = |suffix: &str| {
-            labels
-                .get(&format!("{}/{mode_name}{suffix}", config.label_prefix))
-                .or_else(|| {
-                    config
-                        .accept_psa_labels
-                        .then(|| {
-                            labels.get(&format!("pod-security.kubernetes.io/{mode_name}{suffix}"))
-                        })
-                        .flatten()
-                })
-        };
-        let Some(level) = label("") else { continue };
-        // An unknown level is decided as the strictest, as Pod Security Admission does.
-        let level = match level.as_str() {
-            "privileged" | "baseline" | "restricted" => level.as_str(),
-            _ => "restricted",
-        };
-        let version = label("-version")
-            .filter(|v| v.as_str() == "latest" || v.starts_with("v1."))
-            .map_or("latest", |v| v.as_str());
-        let settings = serde_json::json!({"level": level, "version": version}).to_string();
-        let started = Instant::now();
-        let outcome = module.validate(request, &settings, crate::runtime::Limits::default());
-        results.push(PolicyResult {
-            policy: format!("pod-security-{mode_name}"),
-            mode,
-            failure_policy: FailurePolicy::Fail,
-            outcome,
-            duration: started.elapsed(),
-        });
-    }
-    results
 }
 
 /// What a configured policy runs.
@@ -536,9 +495,7 @@ fn settings_text(preset: &Value, configured: &Value) -> String {
     merged.to_string()
 }
 
-fn apply(object: &str, patch_text: &str) -> Result<Value, String> {
-    let mut value: Value =
-        serde_json::from_str(object).map_err(|e| format!("object is not JSON: {e}"))?;
+fn apply(mut value: Value, patch_text: &str) -> Result<Value, String> {
     let patch: json_patch::Patch =
         serde_json::from_str(patch_text).map_err(|e| format!("patch is not a JSON Patch: {e}"))?;
     json_patch::patch(&mut value, &patch).map_err(|e| format!("patch does not apply: {e}"))?;

@@ -159,6 +159,20 @@ fn containers_are_decided_with_what_they_join_and_mount() {
         ],
     );
 
+    // A local volume of the host kernel's own process filesystem.
+    ok(
+        &d,
+        &[
+            "volume",
+            "create",
+            "--opt",
+            "type=proc",
+            "--opt",
+            "device=proc",
+            "procvol",
+        ],
+    );
+
     d.reload(crate::support::DEFAULT_POLICIES);
     let before = names(&d);
 
@@ -246,6 +260,58 @@ fn containers_are_decided_with_what_they_join_and_mount() {
         ],
     );
     d.reload(crate::support::DEFAULT_POLICIES);
+    refused(
+        &d,
+        &["run", "--rm", "-v", "procvol:/x", IMAGE, "true"],
+        &[
+            "5.6 sensitive host directories",
+            "volume \"procvol\" is the host's /proc",
+        ],
+    );
+    // dockerd takes `container:/name` for `container:name`.
+    refused(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:/hostnet",
+            IMAGE,
+            "true",
+        ],
+        &["joins the network namespace of container hostnet, which is the host's"],
+    );
+    // Joining a container's processes shows the network namespace they are in.
+    refused(
+        &d,
+        &["run", "--rm", "--pid", "container:hostnet", IMAGE, "true"],
+        &[
+            "5.10 host network",
+            "container hostnet is on the host's network",
+        ],
+    );
+    // A body dockerd reads parameters from but never shows the plugin.
+    let (status, answer) = d.api_typed(
+        "POST",
+        "/v1.41/images/create",
+        Some(b"fromImage=tiny&tag=1"),
+        "application/x-www-form-urlencoded",
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("form-encoded body"), "{answer}");
+    // An old API version's start takes a HostConfig, binds included.
+    ok(&d, &["create", "--name", "oldstart", IMAGE, "true"]);
+    let (status, answer) = d.api(
+        "POST",
+        "/v1.23/containers/oldstart/start",
+        Some(br#"{"Binds":["/:/host"],"PidMode":"container:writer"}"#),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer.contains("5.6 sensitive host directories"),
+        "{answer}"
+    );
+    ok(&d, &["rm", "oldstart"]);
     // A name the daemon does not know cannot be decided.
     refused(
         &d,
@@ -300,6 +366,37 @@ fn containers_are_decided_with_what_they_join_and_mount() {
             && text(&out).contains("the start of planted is decided as the container it starts"),
         "{}",
         text(&out)
+    );
+    // `docker cp` mounts a container's binds on the host: a bind whose directory became a
+    // link is decided as the bind it now is, started or not.
+    std::fs::create_dir_all(quiet.join("copied")).unwrap();
+    let copied = format!("{}/copied:/x", quiet.display());
+    ok(
+        &d,
+        &["create", "--name", "cptarget", "-v", &copied, IMAGE, "true"],
+    );
+    std::fs::remove_dir(quiet.join("copied")).unwrap();
+    std::os::unix::fs::symlink("/", quiet.join("copied")).unwrap();
+    let out = d.docker(&["cp", "cptarget:/x/etc/hostname", "-"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("mounts its binds: decided as the container"),
+        "{}",
+        text(&out)
+    );
+    // A network join of a container that does not exist yet is created, as dockerd allows;
+    // it is decided when it starts.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "early",
+            "--network",
+            "container:notyet",
+            IMAGE,
+            "true",
+        ],
     );
     // An ordinary container starts as before, and so does one made before Portcullis.
     ok(&d, &["create", "--name", "plainstart", IMAGE, "true"]);
@@ -399,6 +496,37 @@ fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
         answer.contains("5.6 sensitive host directories"),
         "{answer}"
     );
+    // Nothing was rolled back: the service still runs the compliant spec.
+    let (_, current) = d.api("GET", "/v1.41/services/rooted", None);
+    let current: serde_json::Value = serde_json::from_str(&current).unwrap();
+    let task = &current["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(task["Env"][0], "V=2", "{current}");
+    assert!(
+        task["Mounts"].as_array().is_none_or(Vec::is_empty),
+        "{current}"
+    );
+    // dockerd's query reader drops a pair with a bad escape: this is still a rollback.
+    let (status, answer) = update(
+        "rooted",
+        "&rollback=%zz&rollback=previous",
+        &spec("rooted", "", "3"),
+    );
+    assert_eq!(status, 403, "{answer}");
+    // A service bind is resolved on the host like a container's.
+    let linked = d.dir.path().join("svc");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink("/", linked.join("evil")).unwrap();
+    let mount = format!(
+        r#"{{"Type":"bind","Source":"{}/evil","Target":"/x"}}"#,
+        linked.display()
+    );
+    let (status, answer) = d.api(
+        "POST",
+        "/v1.41/services/create",
+        Some(spec("linked", &mount, "1").as_bytes()),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("(the host's /)"), "{answer}");
     let (status, answer) = update("plain", "&rollback=previous", &spec("plain", "", "3"));
     assert_eq!(status, 200, "a rollback to a compliant spec: {answer}");
 

@@ -35,7 +35,12 @@ fn decide(set: &PolicySet) -> (bool, String, Option<PolicyError>) {
     let review =
         portcullis::kubernetes::AdmissionReview::for_object(serde_json::from_str(POD).unwrap());
     let request = review.request.unwrap().to_request();
-    let verdict = set.evaluate(&request, None);
+    let verdict = portcullis::admission::evaluate(
+        set,
+        &portcullis::admission::Admission::of(request),
+        &portcullis::admission::Scope::ADMISSION,
+        None,
+    );
     let error = verdict
         .results
         .iter()

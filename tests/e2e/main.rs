@@ -4,6 +4,7 @@
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
+//! - `decision_path`: one table of cases through both doors, decided alike.
 //! - `docker`: a real dockerd with Portcullis as its authorization plugin; `docker_bodies`:
 //!   crafted calls; `docker_references`: calls decided by the objects they name.
 //! - `kubernetes`: a real kube-apiserver calling Portcullis, driven with kubectl.
@@ -18,6 +19,7 @@
 
 mod chart;
 mod conformance;
+mod decision_path;
 mod docker;
 mod docker_bodies;
 mod docker_harness;

@@ -118,6 +118,19 @@ async fn config_reload_good_and_bad() {
         metrics.contains("portcullis_config_reloads_total{result=\"failure\"} 1"),
         "{metrics}"
     );
+
+    // A section a reload cannot apply: the policies are reloaded, and the log says which
+    // section waits for a restart.
+    let from = server.log_len();
+    std::fs::write(
+        server.config_path(),
+        config.replace("maxFiles: 50", "maxFiles: 40"),
+    )
+    .unwrap();
+    let line = server.wait_for_log("take effect after a restart", from);
+    assert!(line.contains("audit changed too"), "{line}");
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["fields"]["sections"], "[\"audit\"]", "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

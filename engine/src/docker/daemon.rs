@@ -143,6 +143,12 @@ impl Object {
     }
 
     fn path(self, name: &str) -> String {
+        // dockerd stores container names with a leading `/` and accepts them with or without
+        // it (`container:/db`); a `//` path would be redirected by its router.
+        let name = match self {
+            Object::Container => name.strip_prefix('/').unwrap_or(name),
+            _ => name,
+        };
         let name = percent_encoding::utf8_percent_encode(name, PATH_SEGMENT);
         match self {
             Object::Container => format!("/containers/{name}/json"),

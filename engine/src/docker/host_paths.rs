@@ -5,7 +5,9 @@
 //! The plugin runs on the host it guards (dockerd finds it through a local socket), as
 //! root; `docker.hostRoot` says where the host's root is seen from this process.
 
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The kernel's limit on symbolic links followed in one lookup.
@@ -17,6 +19,8 @@ pub enum ResolveError {
     Loop,
     #[error("{0}: {1}")]
     Io(String, io::Error),
+    #[error("its real path {0} is not UTF-8")]
+    NotUtf8(String),
 }
 
 /// The real path of `raw` (absolute, as dockerd passes it to mount(2): not cleaned first)
@@ -24,16 +28,17 @@ pub enum ResolveError {
 /// symbolic link is replaced by its target (an absolute target starts again at the host's
 /// root, a relative one at the link's directory) and `..` steps back from where the path
 /// has really got to. The part that does not exist yet is kept as written: dockerd creates
-/// a missing bind source as a directory there.
+/// a missing bind source as a directory there. Names are bytes, as the kernel's are; a real
+/// path that is not UTF-8 cannot be shown to policies and is an error.
 pub fn resolve(root: &Path, raw: &str) -> Result<String, ResolveError> {
-    let mut real: Vec<String> = Vec::new();
-    let mut pending: Vec<String> = components(raw).rev().collect();
+    let mut real: Vec<OsString> = Vec::new();
+    let mut pending: Vec<OsString> = components(raw.as_bytes()).rev().collect();
     let mut links = 0;
     let mut missing = false;
     while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
+        match part.as_bytes() {
+            b"" | b"." => continue,
+            b".." => {
                 real.pop();
                 continue;
             }
@@ -51,40 +56,50 @@ pub fn resolve(root: &Path, raw: &str) -> Result<String, ResolveError> {
                     return Err(ResolveError::Loop);
                 }
                 let target = std::fs::read_link(&on_host)
-                    .map_err(|e| ResolveError::Io(shown(&real, &part), e))?;
-                let target = target.to_string_lossy();
-                if target.starts_with('/') {
+                    .map_err(|e| ResolveError::Io(shown_lossy(&real, &part), e))?;
+                let target = target.as_os_str().as_bytes();
+                if target.starts_with(b"/") {
                     real.clear();
                 }
-                pending.extend(components(&target).rev());
+                pending.extend(components(target).rev());
             }
             Ok(_) => real.push(part),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 missing = true;
                 real.push(part);
             }
-            Err(e) => return Err(ResolveError::Io(shown(&real, &part), e)),
+            Err(e) => return Err(ResolveError::Io(shown_lossy(&real, &part), e)),
         }
     }
-    Ok(shown(&real, ""))
+    let mut out = String::new();
+    for part in &real {
+        let name = part
+            .to_str()
+            .ok_or_else(|| ResolveError::NotUtf8(shown_lossy(&real, OsStr::new(""))))?;
+        out.push('/');
+        out.push_str(name);
+    }
+    Ok(if out.is_empty() { "/".into() } else { out })
 }
 
-fn components(path: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
-    path.split('/').map(str::to_string)
+fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = OsString> + '_ {
+    path.split(|b| *b == b'/')
+        .map(|c| OsStr::from_bytes(c).to_os_string())
 }
 
-fn join(root: &Path, parts: &[String]) -> PathBuf {
+fn join(root: &Path, parts: &[OsString]) -> PathBuf {
     let mut path = root.to_path_buf();
     path.extend(parts);
     path
 }
 
-fn shown(parts: &[String], last: &str) -> String {
+/// For messages only.
+fn shown_lossy(parts: &[OsString], last: &OsStr) -> String {
     let mut out = String::new();
-    for part in parts.iter().map(String::as_str).chain(Some(last)) {
+    for part in parts.iter().map(OsString::as_os_str).chain(Some(last)) {
         if !part.is_empty() {
             out.push('/');
-            out.push_str(part);
+            out.push_str(&part.to_string_lossy());
         }
     }
     if out.is_empty() { "/".into() } else { out }
@@ -127,6 +142,16 @@ mod tests {
         assert!(matches!(
             resolve(root, "/srv/loop"),
             Err(ResolveError::Loop)
+        ));
+        // A link whose target is not UTF-8 is followed as the kernel follows it.
+        let odd = OsStr::from_bytes(b"\xfe");
+        symlink("/", root.join("srv/shared").join(odd)).unwrap();
+        symlink(odd, root.join("srv/shared/innocent")).unwrap();
+        assert_eq!(resolve(root, "/srv/shared/innocent").unwrap(), "/");
+        symlink(OsStr::from_bytes(b"/srv/\xfe"), root.join("srv/odd")).unwrap();
+        assert!(matches!(
+            resolve(root, "/srv/odd"),
+            Err(ResolveError::NotUtf8(_))
         ));
     }
 }

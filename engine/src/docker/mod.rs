@@ -15,10 +15,10 @@ pub mod route;
 pub use authz::{AuthzRequest, AuthzResponse};
 
 use crate::abi::Request;
+use crate::admission::{self, Admission, Scope};
 use crate::config::DockerConfig;
 use crate::decision::Verdict;
-use crate::matching::{MatchContext, NoCluster};
-use crate::policy_set::{Matcher, Phase, PolicySet, Selection};
+use crate::policy_set::PolicySet;
 
 /// A decided authz request: the answer for dockerd and, when the request could be read,
 /// what the audit log records.
@@ -144,23 +144,8 @@ pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
         return Authorized::denied(why, Some(request));
     }
     // Only user and group exemptions apply at this door.
-    let context = MatchContext {
-        kubernetes: false,
-        user: request.user.clone(),
-        ..Default::default()
-    };
-    let matcher = Matcher {
-        context: &context,
-        namespaces: &NoCluster,
-        own_namespace: None,
-    };
-    let selection = Selection {
-        phase: Phase::All,
-        only: None,
-        matching: Some(&matcher),
-        unchanged_update: false,
-    };
-    let mut verdict = policies.evaluate_selected(&request, selection, None);
+    let admission = Admission::of(request);
+    let mut verdict = admission::evaluate(policies, &admission, &Scope::ADMISSION, None);
     if !verdict.allowed && !notes.is_empty() {
         // What the daemon said about the objects the call names, so the denial can be
         // understood from the call as it was written.
@@ -168,7 +153,7 @@ pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
     }
     Authorized {
         response: AuthzResponse::from_verdict(&verdict),
-        request: Some(request),
+        request: Some(admission.request),
         verdict,
     }
 }

@@ -25,6 +25,12 @@ pub enum Undecidable {
         operation: &'static str,
         why: &'static str,
     },
+    #[error(
+        "{operation} has a form-encoded body, from which dockerd reads parameters as if they \
+         were in the query, but which it never shows the authorization plugin; denied because \
+         the request cannot be inspected"
+    )]
+    FormBody { operation: &'static str },
     #[error("{operation} request body is not JSON: {reason}")]
     BadBody {
         operation: &'static str,
@@ -84,6 +90,15 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
         }
         _ => {}
     }
+    // dockerd's handlers read parameters through Go's `r.Form` / `FormValue`, which take them
+    // from a form-encoded (or multipart) body before the query: `POST /images/create` with
+    // the body `fromImage=…`, `POST /build` with `networkmode=host`.
+    if route.class == Class::Decided
+        && req.headers_announce_body()
+        && req.header("Content-Type").is_some_and(is_form)
+    {
+        return Err(Undecidable::FormBody { operation: op });
+    }
     let body = match req.body() {
         Ok(body) => body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)),
         Err(e) => {
@@ -128,6 +143,7 @@ pub fn normalize_with(req: &AuthzRequest, config: &DockerConfig) -> Result<Reque
         Operation::ContainerCreate => route.query_value("name").map(str::to_string),
         Operation::ContainerStart { id }
         | Operation::ContainerRestart { id }
+        | Operation::ContainerArchive { id }
         | Operation::ContainerUpdate { id }
         | Operation::ExecCreate { id }
         | Operation::ServiceUpdate { id } => Some(id.clone()),
@@ -195,6 +211,14 @@ fn read_body(
             Ok((parsed, text))
         }
     }
+}
+
+fn is_form(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|m| {
+        let m = m.trim();
+        m.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            || m.eq_ignore_ascii_case("multipart/form-data")
+    })
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -380,40 +404,80 @@ fn volume_workload(route: &Route, body: &GoJson) -> Workload {
     let mut c = Container::new(name.clone(), ContainerKind::Container, String::new());
     c.image = None;
     w.containers.push(c);
-    if let Some(path) = local_driver_host_path(driver, body.get("DriverOpts")) {
+    for path in local_driver_host_paths(driver, body.get("DriverOpts")) {
         w.volumes.push(Volume {
-            name,
+            name: name.clone(),
             kind: VolumeKind::HostPath,
             source: "volume".into(),
             host_path: Some(host_path(&path)),
             read_only: false,
-            pointer: "/DriverOpts/device".into(),
+            pointer: "/DriverOpts".into(),
             propagation: None,
         });
     }
     w
 }
 
-/// The host path a volume of driver `driver` with options `opts` mounts, when it is the
-/// local driver (dockerd's default) given a host path or device.
-pub(super) fn local_driver_host_path(driver: &str, opts: &GoJson) -> Option<String> {
+/// The host paths a volume of driver `driver` with options `opts` reaches, when it is the
+/// local driver (dockerd's default). The local driver hands `type`, `o` and `device` to
+/// mount(2), so anything but a plain volume, a `tmpfs` or a network filesystem reaches the
+/// host: `o=bind` binds `device`; a disk filesystem mounts the block device `device`; an
+/// `overlay` stacks the host directories in `lowerdir`, `upperdir` and `workdir`; `proc`,
+/// `sysfs`, `devtmpfs`, `cgroup`, ... mount the host kernel's own views (decided as `/proc`,
+/// `/sys`, `/dev`). A relative `device` is relative to dockerd's working directory, `/` when
+/// systemd starts it.
+pub(super) fn local_driver_host_paths(driver: &str, opts: &GoJson) -> Vec<String> {
     if !(driver.is_empty() || driver == "local") {
-        return None;
+        return Vec::new();
     }
-    let device = opts.get("device").as_str().filter(|d| !d.is_empty())?;
-    let bind = opts
+    let typ = opts.get("type").as_str().unwrap_or_default();
+    let options: Vec<&str> = opts
         .get("o")
         .as_str()
         .unwrap_or_default()
         .split(',')
-        .any(|o| o == "bind" || o == "rbind");
-    if bind {
-        // mount(2) resolves a relative source against dockerd's working directory, `/`.
-        Some(device.to_string())
-    } else if device.starts_with('/') {
-        Some(device.to_string())
-    } else {
-        None
+        .collect();
+    let device = opts.get("device").as_str().unwrap_or_default();
+    let as_path = |p: &str| {
+        if p.starts_with('/') {
+            p.to_string()
+        } else {
+            format!("/{p}")
+        }
+    };
+    if options.iter().any(|o| *o == "bind" || *o == "rbind") {
+        return vec![as_path(device)];
+    }
+    let kernel_view = match typ {
+        "proc" => Some("/proc"),
+        "sysfs" | "cgroup" | "cgroup2" | "securityfs" | "debugfs" | "tracefs" | "bpf"
+        | "configfs" | "pstore" | "efivarfs" | "fusectl" | "binfmt_misc" => Some("/sys"),
+        "devtmpfs" | "devpts" | "mqueue" | "hugetlbfs" => Some("/dev"),
+        _ => None,
+    };
+    if let Some(path) = kernel_view {
+        return vec![path.to_string()];
+    }
+    match typ {
+        // Memory, not the host's files.
+        "tmpfs" | "ramfs" => Vec::new(),
+        // Another machine's files (`server:/export`, `//server/share`).
+        "nfs" | "nfs4" | "cifs" | "smb3" | "ceph" | "glusterfs"
+            if device.contains(':') || device.starts_with("//") =>
+        {
+            Vec::new()
+        }
+        "overlay" => options
+            .iter()
+            .filter_map(|o| o.split_once('='))
+            .filter(|(k, _)| matches!(*k, "lowerdir" | "upperdir" | "workdir"))
+            .flat_map(|(_, dirs)| dirs.split(':'))
+            .filter(|d| !d.is_empty())
+            .map(as_path)
+            .collect(),
+        _ if device.is_empty() => Vec::new(),
+        // A disk filesystem (or any other type) mounted from a host device or path.
+        _ => vec![as_path(device)],
     }
 }
 
@@ -641,6 +705,9 @@ pub(super) fn plugin_workload(kind: &str, name: &str, body: &GoJson) -> Workload
             }
             "host pid namespace" | "host-pid" if values.contains(&"true") => {
                 w.namespaces.pid = NamespaceMode::Host;
+            }
+            "host ipc namespace" | "host-ipc" if values.contains(&"true") => {
+                w.namespaces.ipc = NamespaceMode::Host;
             }
             "mount" => w.volumes.extend(values.iter().map(|path| Volume {
                 name: String::new(),
@@ -909,51 +976,53 @@ fn is_bind_mode(text: &str) -> bool {
 
 /// `Mounts`: `{"Type": "bind", "Source": "/etc", "Target": "/x", "ReadOnly": true}`.
 fn mounts(hc: &GoJson) -> Vec<Volume> {
-    hc.get("Mounts")
-        .as_array()
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let typ = m
-                .get("Type")
+    let mut out = Vec::new();
+    for (i, m) in hc.get("Mounts").as_array().iter().enumerate() {
+        let typ = m
+            .get("Type")
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let source = m.get("Source").as_str().unwrap_or_default();
+        let driver = m.get("VolumeOptions").get("DriverConfig");
+        let volume = |kind, host_path| Volume {
+            name: if typ == "volume" {
+                source.to_string()
+            } else {
+                String::new()
+            },
+            kind,
+            source: typ.clone(),
+            host_path,
+            read_only: m.get("ReadOnly").as_bool() == Some(true),
+            pointer: format!("/HostConfig/Mounts/{i}"),
+            propagation: m
+                .get("BindOptions")
+                .get("Propagation")
                 .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let source = m.get("Source").as_str().unwrap_or_default();
-            let driver = m.get("VolumeOptions").get("DriverConfig");
-            let (kind, path) = match typ.as_str() {
-                "bind" => (VolumeKind::HostPath, Some(bind_source(source))),
-                // A volume created on first use with the local driver's bind options.
-                "volume" => match local_driver_host_path(
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+        };
+        match typ.as_str() {
+            "bind" => out.push(volume(VolumeKind::HostPath, Some(bind_source(source)))),
+            // A volume created on first use with the local driver's options.
+            "volume" => {
+                let paths = local_driver_host_paths(
                     driver.get("Name").as_str().unwrap_or_default(),
                     driver.get("Options"),
-                ) {
-                    Some(p) => (VolumeKind::HostPath, Some(host_path(&p))),
-                    None => (VolumeKind::Volume, None),
-                },
-                "tmpfs" => (VolumeKind::Tmpfs, None),
-                _ => (VolumeKind::Other, None),
-            };
-            Volume {
-                name: if typ == "volume" {
-                    source.to_string()
-                } else {
-                    String::new()
-                },
-                kind,
-                source: typ,
-                host_path: path,
-                read_only: m.get("ReadOnly").as_bool() == Some(true),
-                pointer: format!("/HostConfig/Mounts/{i}"),
-                propagation: m
-                    .get("BindOptions")
-                    .get("Propagation")
-                    .as_str()
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_string),
+                );
+                if paths.is_empty() {
+                    out.push(volume(VolumeKind::Volume, None));
+                }
+                for p in paths {
+                    out.push(volume(VolumeKind::HostPath, Some(host_path(&p))));
+                }
             }
-        })
-        .collect()
+            "tmpfs" => out.push(volume(VolumeKind::Tmpfs, None)),
+            _ => out.push(volume(VolumeKind::Other, None)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1054,6 +1123,34 @@ mod tests {
         ));
         // Listing needs no body.
         assert!(normalize(&authz("GET", "/v1.43/containers/json", None)).is_ok());
+    }
+
+    #[test]
+    fn form_bodies_hide_parameters_and_fail_closed() {
+        for (uri, content_type) in [
+            ("/v1.41/images/create", "application/x-www-form-urlencoded"),
+            ("/build", "Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+            ("/v1.41/build?t=x", "multipart/form-data; boundary=x"),
+        ] {
+            let mut r = authz("POST", uri, None);
+            r.request_headers
+                .insert("Content-Type".into(), content_type.into());
+            r.request_headers
+                .insert("Content-Length".into(), "40".into());
+            assert!(
+                matches!(normalize(&r), Err(Undecidable::FormBody { .. })),
+                "{uri} {content_type}"
+            );
+        }
+        // Without a body, or on a route nothing is decided by, nothing is hidden.
+        let mut r = authz("POST", "/v1.41/images/create?fromImage=tiny", None);
+        r.request_headers.insert(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        );
+        r.request_headers
+            .insert("Content-Length".into(), "0".into());
+        assert!(normalize(&r).is_ok());
     }
 
     #[test]
@@ -1221,6 +1318,31 @@ mod tests {
             host(volume(r#"{"DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#).unwrap()),
             ["/dev/sda1"]
         );
+        // Every other way mount(2) reaches the host: a relative device, the kernel's own
+        // filesystems, an overlay of host directories. Memory and network filesystems do not.
+        for (opts, want) in [
+            (
+                r#"{"type":"ext4","device":"dev/loop0"}"#,
+                vec!["/dev/loop0"],
+            ),
+            (r#"{"type":"proc","device":"proc"}"#, vec!["/proc"]),
+            (r#"{"type":"sysfs","device":"x"}"#, vec!["/sys"]),
+            (r#"{"type":"cgroup2","device":"none"}"#, vec!["/sys"]),
+            (r#"{"type":"devtmpfs","device":"udev"}"#, vec!["/dev"]),
+            (
+                r#"{"type":"overlay","device":"overlay","o":"lowerdir=/etc:/srv/a,upperdir=/srv/up,workdir=/srv/w"}"#,
+                vec!["/etc", "/srv/a", "/srv/up", "/srv/w"],
+            ),
+            (r#"{"type":"tmpfs","device":"tmpfs","o":"size=1m"}"#, vec![]),
+            (
+                r#"{"type":"nfs","device":":/export","o":"addr=10.0.0.1"}"#,
+                vec![],
+            ),
+            (r#"{"type":"cifs","device":"//server/share"}"#, vec![]),
+        ] {
+            let body = format!(r#"{{"Name":"v","DriverOpts":{opts}}}"#);
+            assert_eq!(host(volume(&body).unwrap()), want, "{opts}");
+        }
         assert!(
             host(volume(r#"{"DriverOpts":{"type":"tmpfs","device":"tmpfs"}}"#).unwrap()).is_empty()
         );
@@ -1316,7 +1438,7 @@ mod tests {
         for piece in code.split(".get(\"").skip(1) {
             let name = &piece[..piece.find('"').unwrap()];
             // Local-driver options are a map's keys, not struct fields.
-            if ["device", "o"].contains(&name) {
+            if ["device", "o", "type"].contains(&name) {
                 continue;
             }
             assert!(

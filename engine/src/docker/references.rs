@@ -27,7 +27,7 @@ use super::daemon::{LookupError, Lookups, Object};
 use super::gojson::GoJson;
 use super::host_paths;
 use super::normalize::{
-    bind_source, container_workload, local_driver_host_path, plugin_workload, service_workload,
+    bind_source, container_workload, local_driver_host_paths, plugin_workload, service_workload,
 };
 use super::route::{Operation, Route};
 
@@ -69,27 +69,30 @@ pub type Notes = Vec<String>;
 
 /// Whether deciding this call needs anything beyond its own bytes.
 pub fn refers_to_anything(route: &Route, request: &Request) -> bool {
+    let in_workload = request.workload.as_ref().is_some_and(|w| {
+        !w.volumes_from.is_empty()
+            || w.volumes.iter().any(|v| {
+                v.host_path.is_some() || (v.kind == VolumeKind::Volume && !v.name.is_empty())
+            })
+            || [&w.namespaces.network, &w.namespaces.pid, &w.namespaces.ipc]
+                .iter()
+                .any(|m| matches!(m, NamespaceMode::Container(_)))
+    });
     match &route.operation {
         Operation::ContainerStart { .. }
         | Operation::ContainerRestart { .. }
+        | Operation::ContainerArchive { .. }
         | Operation::PluginEnable { .. } => true,
         Operation::ServiceUpdate { .. } if route.query_value("rollback") == Some("previous") => {
             true
         }
         Operation::ServiceCreate | Operation::ServiceUpdate { .. } => {
-            service_networks(&request.object)
-                .iter()
-                .any(|n| !n.eq_ignore_ascii_case("host"))
-        }
-        _ => request.workload.as_ref().is_some_and(|w| {
-            !w.volumes_from.is_empty()
-                || w.volumes.iter().any(|v| {
-                    v.host_path.is_some() || (v.kind == VolumeKind::Volume && !v.name.is_empty())
-                })
-                || [&w.namespaces.network, &w.namespaces.pid, &w.namespaces.ipc]
+            in_workload
+                || service_networks(&request.object)
                     .iter()
-                    .any(|m| matches!(m, NamespaceMode::Container(_)))
-        }),
+                    .any(|n| !n.eq_ignore_ascii_case("host"))
+        }
+        _ => in_workload,
     }
 }
 
@@ -103,8 +106,16 @@ pub async fn resolve(
     lookups: &mut Lookups<'_>,
 ) -> Result<Notes, RefError> {
     let mut notes = Notes::new();
+    let started = matches!(
+        route.operation,
+        Operation::ContainerStart { .. }
+            | Operation::ContainerRestart { .. }
+            | Operation::ContainerArchive { .. }
+    );
     match &route.operation {
-        Operation::ContainerStart { id } | Operation::ContainerRestart { id } => {
+        Operation::ContainerStart { id }
+        | Operation::ContainerRestart { id }
+        | Operation::ContainerArchive { id } => {
             let r = start(id, request, config, lookups, &mut notes).await;
             settle(r, config, &mut notes)?;
         }
@@ -137,7 +148,7 @@ pub async fn resolve(
             Err(e) => settle(Err(e), config, &mut notes)?,
         }
     }
-    let r = namespaces(workload, lookups, &mut notes).await;
+    let r = namespaces(workload, lookups, &mut notes, started).await;
     settle(r, config, &mut notes)?;
     let r = volumes_from(workload, lookups, &mut notes).await;
     settle(r, config, &mut notes)?;
@@ -145,13 +156,11 @@ pub async fn resolve(
     settle(r, config, &mut notes)?;
     let r = host_paths(workload, config, &mut notes);
     settle(r, config, &mut notes)?;
-    let started = matches!(
-        route.operation,
-        Operation::ContainerStart { .. } | Operation::ContainerRestart { .. }
-    );
-    // A start has checked its own mounts already.
+    // What a container mounts is checked for swappable paths when it is created; a start
+    // re-resolves links but does not refuse a container made before for where its binds
+    // lie (docs/docker-door.md).
     if !config.allow_binds_inside_writable_mounts && !started {
-        let r = not_swappable(workload, lookups, None).await;
+        let r = not_swappable(workload, config, lookups).await;
         settle(r, config, &mut notes)?;
     }
     Ok(notes)
@@ -270,30 +279,34 @@ async fn start(
         hc,
     );
     // What is mounted is the container's mount points, those it got from `VolumesFrom` at
-    // create included.
-    whole.volumes = container
+    // create included; a start with a HostConfig registers that one's mounts too.
+    let mut mounted: Vec<Volume> = container
         .get("Mounts")
         .as_array()
         .iter()
         .enumerate()
         .map(|(i, m)| mount_point(m, &format!("/Mounts/{i}")))
         .collect();
-    whole.volumes_from.clear();
-    let mut found_here = Notes::new();
-    namespaces(&mut whole, lookups, &mut found_here).await?;
-    host_paths(&mut whole, config, &mut found_here)?;
-    if !config.allow_binds_inside_writable_mounts {
-        let own = container.get("Id").as_str();
-        not_swappable(&whole, lookups, own).await?;
+    if body.get("HostConfig").is_null() {
+        whole.volumes_from.clear();
+    } else {
+        mounted.append(&mut whole.volumes);
     }
+    whole.volumes = mounted;
+    let mut found_here = Notes::new();
+    namespaces(&mut whole, lookups, &mut found_here, true).await?;
+    host_paths(&mut whole, config, &mut found_here)?;
     if found_here.is_empty() {
         // Nothing resolves differently from create: the start is decided by its own body.
         return Ok(());
     }
     notes.extend(found_here);
-    notes.push(format!(
-        "the start of {id} is decided as the container it starts"
-    ));
+    notes.push(match request.operation.as_str() {
+        "container-archive" => {
+            format!("a copy into or out of {id} mounts its binds: decided as the container")
+        }
+        _ => format!("the start of {id} is decided as the container it starts"),
+    });
     request.object = serde_json::json!({
         "Config": container.get("Config").to_value(),
         "HostConfig": hc.to_value(),
@@ -305,11 +318,15 @@ async fn start(
 }
 
 /// Namespaces joined from other containers: the host's when the container joined (or the
-/// one it joins in turn) uses the host's.
+/// one it joins in turn) uses the host's. Joining a container's PID namespace also reaches,
+/// through `/proc/<pid>/`, its files (binds included) and the network and IPC namespaces its
+/// processes are in. At create (`at_start` false) a network join of a container that does
+/// not exist yet is left to the start, when dockerd resolves it.
 async fn namespaces(
     workload: &mut Workload,
     lookups: &mut Lookups<'_>,
     notes: &mut Notes,
+    at_start: bool,
 ) -> Result<(), Unresolved> {
     const KINDS: [(&str, &str); 3] = [
         ("NetworkMode", "network"),
@@ -330,14 +347,20 @@ async fn namespaces(
         let mut shown: Vec<String> = Vec::new();
         let mut host = false;
         let mut reached = Vec::new();
+        // Through a PID join: (network, IPC) of the processes seen in /proc.
+        let mut seen_host = (false, false);
         // A join of a join is the same namespace; a chain longer than this is refused.
-        for _ in 0..16 {
+        loop {
             let name = chain.last().expect("not empty").clone();
-            let c = found(
-                lookups.inspect(Object::Container, &name).await,
-                Object::Container,
-                &name,
-            )?;
+            let answer = lookups.inspect(Object::Container, &name).await;
+            if field == "NetworkMode" && !at_start && chain.len() == 1 && matches!(answer, Ok(None))
+            {
+                notes.push(format!(
+                    "HostConfig.NetworkMode joins container {name}, which does not exist yet: decided when the container starts"
+                ));
+                break;
+            }
+            let c = found(answer, Object::Container, &name)?;
             shown.push(
                 c.get("Name")
                     .as_str()
@@ -345,15 +368,13 @@ async fn namespaces(
                     .filter(|n| !n.is_empty())
                     .unwrap_or(name),
             );
+            let hc = c.get("HostConfig");
             if field == "PidMode" {
                 reached.extend(host_binds(&c));
+                seen_host.0 |= hc.get("NetworkMode").as_str() == Some("host");
+                seen_host.1 |= hc.get("IpcMode").as_str() == Some("host");
             }
-            let next = c
-                .get("HostConfig")
-                .get(field)
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let next = hc.get(field).as_str().unwrap_or_default().to_string();
             match next.split_once(':') {
                 _ if next.eq_ignore_ascii_case("host") => {
                     host = true;
@@ -371,12 +392,14 @@ async fn namespaces(
                 });
             }
         }
+        let Some(first) = shown.first().cloned() else {
+            continue;
+        };
         let via = if shown.len() > 1 {
             format!(" (through {})", shown[1..].join(", "))
         } else {
             String::new()
         };
-        let first = &shown[0];
         if host {
             let slot = match field {
                 "NetworkMode" => &mut workload.namespaces.network,
@@ -393,6 +416,18 @@ async fn namespaces(
                 "HostConfig.{field}: the files of container {first}'s processes are reachable through /proc, its binds included"
             ));
             workload.volumes.extend(reached);
+        }
+        if seen_host.0 && workload.namespaces.network != NamespaceMode::Host {
+            workload.namespaces.network = NamespaceMode::Host;
+            notes.push(format!(
+                "HostConfig.PidMode: container {first}{via} is on the host's network, which its processes show through /proc"
+            ));
+        }
+        if seen_host.1 && workload.namespaces.ipc != NamespaceMode::Host {
+            workload.namespaces.ipc = NamespaceMode::Host;
+            notes.push(format!(
+                "HostConfig.PidMode: container {first}{via} is in the host's IPC namespace, which its processes show through /proc"
+            ));
         }
     }
     Ok(())
@@ -527,6 +562,7 @@ async fn named_volumes(
     lookups: &mut Lookups<'_>,
     notes: &mut Notes,
 ) -> Result<(), Unresolved> {
+    let mut reached = Vec::new();
     for v in workload.volumes.iter_mut() {
         if v.kind != VolumeKind::Volume || v.name.is_empty() {
             continue;
@@ -544,15 +580,29 @@ async fn named_volumes(
             continue;
         };
         let driver = volume.get("Driver").as_str().unwrap_or_default();
-        if let Some(path) = local_driver_host_path(driver, volume.get("Options")) {
-            notes.push(format!(
-                "volume {:?} is the host's {path} (local driver, device option)",
-                v.name
-            ));
-            v.kind = VolumeKind::HostPath;
-            v.host_path = Some(crate::workload::host_path(&path));
+        let paths = local_driver_host_paths(driver, volume.get("Options"));
+        if paths.is_empty() {
+            continue;
+        }
+        notes.push(format!(
+            "volume {:?} is the host's {} (local driver options)",
+            v.name,
+            paths.join(", ")
+        ));
+        v.kind = VolumeKind::HostPath;
+        for (i, path) in paths.iter().enumerate() {
+            let spelling = crate::workload::host_path(path);
+            if i == 0 {
+                v.host_path = Some(spelling);
+            } else {
+                reached.push(Volume {
+                    host_path: Some(spelling),
+                    ..v.clone()
+                });
+            }
         }
     }
+    workload.volumes.extend(reached);
     Ok(())
 }
 
@@ -605,13 +655,14 @@ fn mounted_path(pointer: &str, source: &str, raw: &str) -> String {
 }
 
 /// Refuses a bind whose source lies strictly inside a directory that a running container
-/// (other than `own`, the one being started) has mounted writable: from inside, that container can swap a
-/// component of the path for a symbolic link between this check and the mount. Only a
-/// running container can act in that window; a start checks again just before it mounts.
+/// has mounted writable: from inside, that container can swap a component of the path for a
+/// symbolic link between this check and the mount. Only a running container can act in that
+/// window. A writable mount counts at its real path on the host, and a local volume at the
+/// host paths its options name as well as at its data directory.
 async fn not_swappable(
     workload: &Workload,
+    config: &DockerConfig,
     lookups: &mut Lookups<'_>,
-    own: Option<&str>,
 ) -> Result<(), RefError> {
     // Each bind as written (cleaned as dockerd cleans it) and as resolved on the host.
     let binds: Vec<(&Volume, String, &str)> = workload
@@ -630,34 +681,55 @@ async fn not_swappable(
         what: "the running containers that can write to host paths".into(),
         why: e.to_string(),
     })?;
+    let real = |path: &str| -> String {
+        match config.host_root.as_str() {
+            "" => normalize(path),
+            root => host_paths::resolve(Path::new(root), path)
+                .map(|p| normalize(&p))
+                .unwrap_or_else(|_| normalize(path)),
+        }
+    };
     for c in &containers {
         let id = c.get("Id").as_str().unwrap_or_default();
-        let names: Vec<&str> = c
+        let name = c
             .get("Names")
             .strings()
-            .map(|n| n.trim_start_matches('/'))
-            .collect();
-        if own == Some(id) {
-            continue;
-        }
+            .next()
+            .map_or(id, |n| n.trim_start_matches('/'))
+            .to_string();
         for m in c.get("Mounts").as_array() {
             if m.get("RW").as_bool() != Some(true) {
                 continue;
             }
-            let Some(writable) = m.get("Source").as_str().filter(|s| !s.is_empty()) else {
-                continue;
-            };
-            let writable = normalize(writable);
-            let inside = |path: &str| path != writable && is_within(path, &writable);
-            for (v, written, real) in &binds {
-                if inside(written) || inside(real) {
-                    return Err(Swappable {
-                        field: pointer_to_field(&v.pointer),
-                        path: written.clone(),
-                        writable,
-                        container: names.first().copied().unwrap_or(id).to_string(),
+            let mut writable: Vec<String> = m
+                .get("Source")
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| vec![real(s)])
+                .unwrap_or_default();
+            if m.get("Type").as_str() == Some("volume")
+                && let Some(volume_name) = m.get("Name").as_str()
+                && let Ok(Some(volume)) = lookups.inspect(Object::Volume, volume_name).await
+            {
+                let driver = volume.get("Driver").as_str().unwrap_or_default();
+                writable.extend(
+                    local_driver_host_paths(driver, volume.get("Options"))
+                        .iter()
+                        .map(|p| real(p)),
+                );
+            }
+            for writable in writable {
+                let inside = |path: &str| path != writable && is_within(path, &writable);
+                for (v, written, resolved) in &binds {
+                    if inside(written) || inside(resolved) {
+                        return Err(Swappable {
+                            field: pointer_to_field(&v.pointer),
+                            path: written.clone(),
+                            writable,
+                            container: name,
+                        }
+                        .into());
                     }
-                    .into());
                 }
             }
         }
@@ -682,11 +754,21 @@ fn enabled_plugin(kind: &str, name: &str, plugin: &GoJson) -> Workload {
     if config.get("PidHost").as_bool() == Some(true) {
         privilege("host pid namespace", vec!["true".into()]);
     }
-    let mounts: Vec<String> = settings
+    // The mounts it runs with: those of its config, with the sources set since (runc binds
+    // any mount whose options say `bind`/`rbind`, whatever its type), and its propagated
+    // mount, which is shared with the host.
+    let is_bind = |m: &GoJson| {
+        matches!(m.get("Type").as_str().unwrap_or_default(), "" | "bind")
+            || m.get("Options")
+                .strings()
+                .any(|o| o == "bind" || o == "rbind")
+    };
+    let mut mounts: Vec<String> = config
         .get("Mounts")
         .as_array()
         .iter()
-        .filter(|m| matches!(m.get("Type").as_str().unwrap_or_default(), "" | "bind"))
+        .chain(settings.get("Mounts").as_array())
+        .filter(|m| is_bind(m))
         .filter_map(|m| {
             m.get("Source")
                 .as_str()
@@ -694,6 +776,8 @@ fn enabled_plugin(kind: &str, name: &str, plugin: &GoJson) -> Workload {
                 .map(str::to_string)
         })
         .collect();
+    mounts.sort();
+    mounts.dedup();
     if !mounts.is_empty() {
         privilege("mount", mounts);
     }

@@ -16,6 +16,10 @@ pub enum Operation {
     ContainerRestart {
         id: String,
     },
+    /// `docker cp`: dockerd mounts the container's volumes and binds on the host.
+    ContainerArchive {
+        id: String,
+    },
     ContainerUpdate {
         id: String,
     },
@@ -60,6 +64,7 @@ impl Operation {
             Operation::ContainerCreate => "container-create",
             Operation::ContainerStart { .. } => "container-start",
             Operation::ContainerRestart { .. } => "container-restart",
+            Operation::ContainerArchive { .. } => "container-archive",
             Operation::ContainerUpdate { .. } => "container-update",
             Operation::ExecCreate { .. } => "exec-create",
             Operation::ImageCreate => "image-create",
@@ -144,9 +149,11 @@ use Class::{Decided, Harmless, Uninspectable};
 
 const CHANGES_NO_HOST_ACCESS: &str = "changes nothing policies guard";
 const READS: &str = "reads";
+const ARCHIVE: &str = "mounts the container's binds on the host to copy through them: decided as the container when they resolve differently";
 
-/// Every non-read route of dockerd 20.10 (api/server/router/*), in its registration order.
-/// GET, HEAD and OPTIONS routes only read and are all harmless.
+/// Every non-read route of dockerd 20.10 (api/server/router/*), in its registration order,
+/// and the reads that are decided too (`docker cp` out of a container mounts its binds).
+/// Every other GET, HEAD and OPTIONS route only reads and is harmless.
 pub static ROUTES: &[RouteSpec] = &[
     route("POST", "/auth", Harmless, "checks registry credentials"),
     route(
@@ -398,12 +405,9 @@ pub static ROUTES: &[RouteSpec] = &[
         "the local driver's options can bind a host path",
     ),
     route("POST", "/volumes/prune", Harmless, CHANGES_NO_HOST_ACCESS),
-    route(
-        "PUT",
-        "/containers/{name:.*}/archive",
-        Harmless,
-        "writes into a decided container",
-    ),
+    route("PUT", "/containers/{name:.*}/archive", Decided, ARCHIVE),
+    route("GET", "/containers/{name:.*}/archive", Decided, ARCHIVE),
+    route("HEAD", "/containers/{name:.*}/archive", Decided, ARCHIVE),
     route("DELETE", "/configs/{id}", Harmless, CHANGES_NO_HOST_ACCESS),
     route(
         "DELETE",
@@ -469,6 +473,44 @@ impl Route {
     }
 }
 
+/// The query as Go's `url.ParseQuery` reads it (what dockerd's `r.Form` and `Query().Get`
+/// see): pairs split at `&`; a pair with a `;`, or with a `%` not followed by two hex digits
+/// in its key or value, is dropped; `+` is a space. `?a=%zz&a=host` is `a=host` to dockerd.
+fn go_parse_query(raw: &str) -> Vec<(String, String)> {
+    fn unescape(s: &str) -> Option<String> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => {
+                    let hex = |b: u8| (b as char).to_digit(16);
+                    let hi = bytes.get(i + 1).copied().and_then(hex)?;
+                    let lo = bytes.get(i + 2).copied().and_then(hex)?;
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+    raw.split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((unescape(key)?, unescape(value)?))
+        })
+        .collect()
+}
+
 pub fn parse(method: &str, uri: &str) -> Route {
     let (raw_path, raw_query) = match uri.split_once('?') {
         Some((p, q)) => (p, q),
@@ -490,9 +532,7 @@ pub fn parse(method: &str, uri: &str) -> Route {
     let path = format!("/{}", segments.join("/"));
     let method = method.to_ascii_uppercase();
     let (operation, class, pattern) = classify(&method, &segments);
-    let query = form_urlencoded::parse(raw_query.as_bytes())
-        .into_owned()
-        .collect();
+    let query = go_parse_query(raw_query);
     Route {
         method,
         path,
@@ -535,14 +575,14 @@ pub fn table_markdown() -> String {
 }
 
 fn classify(method: &str, segments: &[&str]) -> (Operation, Class, Option<&'static str>) {
-    if matches!(method, "GET" | "HEAD" | "OPTIONS") {
-        return (Operation::Other, Class::Harmless, None);
-    }
     for spec in ROUTES.iter().filter(|r| r.method == method) {
         if let Some(name) = match_pattern(spec.pattern, segments) {
             let operation = operation(method, spec.pattern, name);
             return (operation, spec.class, Some(spec.pattern));
         }
+    }
+    if matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        return (Operation::Other, Class::Harmless, None);
     }
     (Operation::Other, Class::Unknown, None)
 }
@@ -592,6 +632,9 @@ fn operation(method: &str, pattern: &str, name: String) -> Operation {
         ("POST", "/containers/create") => Operation::ContainerCreate,
         ("POST", "/containers/{name:.*}/start") => Operation::ContainerStart { id: name },
         ("POST", "/containers/{name:.*}/restart") => Operation::ContainerRestart { id: name },
+        ("PUT" | "GET" | "HEAD", "/containers/{name:.*}/archive") => {
+            Operation::ContainerArchive { id: name }
+        }
         ("POST", "/containers/{name:.*}/update") => Operation::ContainerUpdate { id: name },
         ("POST", "/containers/{name:.*}/exec") => Operation::ExecCreate { id: name },
         ("POST", "/images/create") => Operation::ImageCreate,
@@ -651,6 +694,26 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.query_value("name"), Some("web/../x y"));
         assert_eq!(r.query_value("platform"), Some("linux/amd64"));
+    }
+
+    #[test]
+    fn the_query_is_read_as_go_reads_it() {
+        let r = parse(
+            "POST",
+            "/v1.41/services/s/update?rollback=%zz&rollback=previous&version=3",
+        );
+        assert_eq!(r.query_value("rollback"), Some("previous"));
+        let r = parse(
+            "POST",
+            "/build?networkmode=%zz&networkmode=host&a=b;c&t=x+y",
+        );
+        assert_eq!(r.query_value("networkmode"), Some("host"));
+        assert_eq!(r.query_value("a"), None);
+        assert_eq!(r.query_value("t"), Some("x y"));
+        let r = parse("POST", "/images/create?fromImage=%4&fromImage=ok&&=v&k");
+        assert_eq!(r.query_value("fromImage"), Some("ok"));
+        assert_eq!(r.query_value(""), Some("v"));
+        assert_eq!(r.query_value("k"), Some(""));
     }
 
     #[test]

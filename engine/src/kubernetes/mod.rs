@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod namespaces;
+pub mod pod_security;
 pub mod registration;
 pub mod review;
 pub mod update;
@@ -13,9 +14,10 @@ pub use review::{AdmissionRequest, AdmissionReview, ReviewError};
 use serde_json::Value;
 
 use crate::abi::Request;
+use crate::admission::{self, Admission, Purpose, Scope};
 use crate::decision::Verdict;
-use crate::matching::{MatchContext, NamespaceLabels, NoCluster};
-use crate::policy_set::{Matcher, Phase, PolicySet, Selection};
+use crate::matching::{ALWAYS_EXCLUDED, MatchContext, NamespaceLabels, NoCluster};
+use crate::policy_set::{Phase, PolicySet};
 
 /// How a review is decided: which phase, which policies, and what match rules see.
 #[derive(Clone, Copy)]
@@ -53,25 +55,18 @@ pub fn review(
     value: Value,
     options: ReviewOptions<'_>,
 ) -> Result<Reviewed, ReviewError> {
-    let (api_version, admission) = AdmissionReview::parse(value)?;
-    let mut request = admission.to_request();
-    if let Some(object) = admission.object.as_ref() {
-        claims::resolve(&mut request, object, options.claims);
-    }
-    let context = admission.match_context();
-    let matcher = Matcher {
-        context: &context,
+    let (api_version, mut request) = AdmissionReview::parse(value)?;
+    let mut admission = request.admission(policies, &options);
+    // The parsed object moves to the admission: patches apply to it, nothing re-reads it.
+    admission.object = request.object.take();
+    let scope = Scope {
+        purpose: Purpose::Admission,
+        phase: options.phase,
+        only: options.only,
         namespaces: options.namespaces,
         own_namespace: options.own_namespace,
     };
-    let unchanged = update::unchanged(&admission);
-    let selection = Selection {
-        phase: options.phase,
-        only: options.only,
-        matching: Some(&matcher),
-        unchanged_update: unchanged.is_some(),
-    };
-    let kind = admission.kind.kind.clone();
+    let kind = request.kind.kind.clone();
     let claims_view = options.claims;
     let renormalize = move |previous: &Request, object: &Value| {
         let mut next = previous.clone();
@@ -80,25 +75,49 @@ pub fn review(
         claims::resolve(&mut next, object, claims_view);
         next
     };
-    let mut verdict = policies.evaluate_selected(&request, selection, Some(&renormalize));
-    if let Some(why) = unchanged {
-        // Recorded in the audit log: which policies were skipped and why.
-        verdict
-            .audit_annotations
-            .insert("portcullis.dev/not-evaluated".into(), why.into());
-        if verdict.allowed && verdict.message.is_empty() {
-            verdict.message = format!("allowed without evaluation: {why}");
-        }
-    }
-    let response = AdmissionReview::respond(&api_version, &admission.uid, &verdict);
+    let verdict = admission::evaluate(policies, &admission, &scope, Some(&renormalize));
+    let response = AdmissionReview::respond(&api_version, &request.uid, &verdict);
     Ok(Reviewed {
         response,
-        request,
+        request: admission.request,
         verdict,
     })
 }
 
 impl AdmissionRequest {
+    /// The door-neutral admission: the envelope (claims seen through to their volumes), what
+    /// match rules see, whether this UPDATE changes anything policies read, and the Pod
+    /// Security levels the namespace's labels ask for.
+    pub fn admission(&self, policies: &PolicySet, options: &ReviewOptions<'_>) -> Admission {
+        let mut request = self.to_request();
+        if let Some(object) = self.object.as_ref() {
+            claims::resolve(&mut request, object, options.claims);
+        }
+        let context = self.match_context();
+        let pod_security = match (policies.pod_security(), context.namespace.as_deref()) {
+            (Some(config), Some(namespace))
+                if !namespace.is_empty()
+                    && request.workload.is_some()
+                    && !ALWAYS_EXCLUDED.contains(&namespace)
+                    && options.own_namespace != Some(namespace) =>
+            {
+                options
+                    .namespaces
+                    .labels(namespace)
+                    .map(|labels| pod_security::levels(config, &labels))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        Admission {
+            request,
+            object: None,
+            context,
+            unchanged_update: update::unchanged(self),
+            pod_security,
+        }
+    }
+
     /// What match rules look at.
     pub fn match_context(&self) -> MatchContext {
         let object = self

@@ -159,6 +159,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         docker_plugin_name: config.docker_plugin_name(),
         pool: Arc::new(pool),
         registrar,
+        running_sections: config.restart_sections(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -468,11 +469,12 @@ async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
     let loaded = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let config = Config::load(&path).map_err(|e| e.to_string())?;
         let set = PolicySet::load_with(runtime, &config).map_err(|e| e.to_string())?;
-        Ok((set, config.kubernetes.registration))
+        let sections = config.restart_sections();
+        Ok((set, config.kubernetes.registration, sections))
     })
     .await;
     match loaded {
-        Ok(Ok((set, registration))) => {
+        Ok(Ok((set, registration, sections))) => {
             let names: Vec<String> = set
                 .policies()
                 .iter()
@@ -485,6 +487,20 @@ async fn reload(state: &Arc<AppState>, path: PathBuf, why: &str) {
                 .get_or_create(&ResultLabels { result: "success" })
                 .inc();
             tracing::info!(policies = ?names, "{why}: policies reloaded");
+            let waiting: Vec<&str> = sections
+                .iter()
+                .zip(&state.running_sections)
+                .filter(|(new, running)| new != running)
+                .map(|((name, _), _)| *name)
+                .collect();
+            if !waiting.is_empty() {
+                tracing::warn!(
+                    sections = ?waiting,
+                    "{why}: the policies, podSecurity, docker and kubernetes.registration \
+                     sections were applied; {} changed too and take effect after a restart",
+                    waiting.join(", ")
+                );
+            }
             // The webhook rules follow the policies' match rules.
             if let Some(registration) = registration {
                 tokio::spawn(register(state.clone(), registration));

@@ -33,6 +33,9 @@ pub struct AppState {
     /// Set when the engine registers its own webhook configurations: the API client and the
     /// CA bundle they carry, to register again after a reload.
     pub registrar: Option<Registrar>,
+    /// The config sections a reload cannot apply, as the server started with them
+    /// (`Config::restart_sections`).
+    pub running_sections: Vec<(&'static str, String)>,
 }
 
 pub struct Registrar {
