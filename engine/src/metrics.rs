@@ -47,6 +47,9 @@ pub struct Metrics {
     pub audit_waits: Counter,
     pub audit_errors: Counter,
     pub reloads: Family<ResultLabels, Counter>,
+    /// Docker door lookups of the objects a call names: `result` is `asked` (a question to
+    /// the daemon) or `kept` (answered from what the daemon's events say is unchanged).
+    pub docker_lookups: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,6 +114,12 @@ impl Metrics {
             "Configuration reloads, by result",
             reloads.clone(),
         );
+        let docker_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "docker_lookups",
+            "Lookups of the objects Docker calls name: asked of the daemon, or kept from an earlier call while the daemon's events report no change",
+            docker_lookups.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             requests,
@@ -121,6 +130,7 @@ impl Metrics {
             audit_waits,
             audit_errors,
             reloads,
+            docker_lookups,
         }
     }
 

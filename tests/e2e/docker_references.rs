@@ -548,3 +548,68 @@ fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
         "no allowed plugin-enable of safeplug in the audit log"
     );
 }
+
+/// The metrics the plugin serves on its HTTPS listener.
+fn metrics(d: &Dockerd) -> String {
+    let line = crate::support::wait_for_log(&d.plugin_log, "kubernetes webhook listening", 0);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let address = line["fields"]["address"].as_str().unwrap().to_string();
+    let out = std::process::Command::new("curl")
+        .args(["-sk", &format!("https://{address}/metrics")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lookups(metrics: &str, result: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "portcullis_docker_lookups_total{{result=\"{result}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn answers_are_kept_only_while_the_daemon_reports_no_change() {
+    let d = Dockerd::start(crate::support::DEFAULT_POLICIES);
+    let shared = d.dir.path().join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let writer = format!("{}:/s", shared.display());
+    let inside = format!("{}/sub:/x", shared.display());
+    // A container that may write to `shared`, not running yet.
+    ok(
+        &d,
+        &[
+            "create", "--name", "writer", "-v", &writer, IMAGE, "sleep", "600",
+        ],
+    );
+    ok(&d, &["run", "--rm", "-v", &inside, IMAGE, "true"]);
+    // Later calls are answered from what was kept, while nothing changes: creates with the
+    // same bind ask the daemon no more.
+    crate::support::eventually("answers kept", std::time::Duration::from_secs(30), || {
+        let before = lookups(&metrics(&d), "kept");
+        ok(&d, &["create", "-v", &inside, IMAGE, "true"]);
+        let after = lookups(&metrics(&d), "kept");
+        if after > before {
+            Ok(())
+        } else {
+            Err(format!("kept {before} -> {after}"))
+        }
+    });
+    // The writer starts: an event, after which nothing kept is used, and the bind inside
+    // what it writes is refused. (The event reaches the plugin a moment after the start.)
+    ok(&d, &["start", "writer"]);
+    crate::support::eventually("the start seen", std::time::Duration::from_secs(10), || {
+        let out = d.docker(&["create", "-v", &inside, IMAGE, "true"]);
+        if text(&out).contains("which container writer can write to") {
+            Ok(())
+        } else {
+            Err(text(&out))
+        }
+    });
+}

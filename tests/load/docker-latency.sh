@@ -17,8 +17,8 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 2
     rm -f "/etc/docker/plugins/$name.spec"
-    umount -R "$work"/data* 2>/dev/null || true
-    rm -rf "$work"
+    umount -R "$work"/data* "$work"/exec* 2>/dev/null || true
+    rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -47,27 +47,43 @@ start_dockerd() { # $1 = tag, rest = extra flags
     tar -C "$work/rootfs" -c . | DOCKER_HOST="unix://$work/$tag.sock" docker import - tiny:1 >/dev/null
 }
 
-creates() { # $1 = tag, $2 = what, $3 = HostConfig
-    local sock="$work/$1.sock" body="{\"Image\":\"tiny:1\",\"Cmd\":[\"true\"],\"HostConfig\":$3}"
-    local t0 t1
-    t0=$(date +%s%N)
+# Creates of the three kinds, interleaved so that drift (dockerd slows as containers pile
+# up) falls on all alike; each timed by curl itself.
+creates() { # $1 = tag
+    local tag=$1 sock="$work/$1.sock"
+    local kinds=("nothing-to-look-up" "with-a-bind" "joining-a-container's-network")
+    local configs=('{"NetworkMode":"none"}'
+        "{\"NetworkMode\":\"none\",\"Binds\":[\"$work/bind:/d\"]}"
+        '{"NetworkMode":"container:side"}')
     for _ in $(seq "$n"); do
-        curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' -d "$body" \
-            http://d/v1.41/containers/create >/dev/null
-    done
-    t1=$(date +%s%N)
-    echo "$1: $n creates $2, $(( (t1 - t0) / n / 1000 )) µs each (curl, sequential)"
+        for k in 0 1 2; do
+            printf '%s ' "${kinds[$k]}"
+            curl -sf -o /dev/null -w '%{time_total}\n' --unix-socket "$sock" \
+                -H 'Content-Type: application/json' \
+                -d "{\"Image\":\"tiny:1\",\"Cmd\":[\"true\"],\"HostConfig\":${configs[$k]}}" \
+                http://d/v1.41/containers/create
+        done
+    done | awk -v tag="$tag" '{s[$1] += $2; c[$1]++}
+        END {for (k in s) printf "%s: %d creates %s, %.2f ms each\n", tag, c[k], k, s[k] / c[k] * 1000}'
 }
 
-runs() { # $1 = tag, $2 = what, rest = docker run flags
-    local sock="$work/$1.sock" what=$2 t0 t1
-    shift 2
-    t0=$(date +%s%N)
+# `docker run --rm` of the three kinds, interleaved.
+runs() { # $1 = tag
+    local tag=$1 sock="$work/$1.sock" k t0 t1
+    local flags=("--network none" "--network none -v $work/bind:/d" "--network container:side")
+    declare -a total=(0 0 0)
     for _ in $(seq 20); do
-        DOCKER_HOST="unix://$sock" docker run --rm "$@" tiny:1 true >/dev/null
+        for k in 0 1 2; do
+            t0=$(date +%s%N)
+            # shellcheck disable=SC2086
+            DOCKER_HOST="unix://$sock" docker run --rm ${flags[$k]} tiny:1 true >/dev/null
+            t1=$(date +%s%N)
+            total[k]=$(( total[k] + t1 - t0 ))
+        done
     done
-    t1=$(date +%s%N)
-    echo "$tag: 20 docker run --rm $what, $(( (t1 - t0) / 20 / 1000000 )) ms each"
+    for k in 0 1 2; do
+        echo "$tag: 20 docker run --rm ${flags[$k]}, $(( total[k] / 20 / 1000000 )) ms each"
+    done
 }
 
 measure() { # $1 = tag
@@ -75,12 +91,8 @@ measure() { # $1 = tag
     mkdir -p "$work/bind"
     DOCKER_HOST="unix://$work/$tag.sock" docker run -d --name side --network none tiny:1 \
         sleep 3600 >/dev/null 2>&1 || true
-    creates "$tag" "(nothing to look up)" '{"NetworkMode":"none"}'
-    creates "$tag" "with a bind" "{\"NetworkMode\":\"none\",\"Binds\":[\"$work/bind:/d\"]}"
-    creates "$tag" "joining a container's network" '{"NetworkMode":"container:side"}'
-    runs "$tag" "(nothing to look up)" --network none
-    runs "$tag" "with a bind" --network none -v "$work/bind:/d"
-    runs "$tag" "joining a container's network" --network container:side
+    creates "$tag"
+    runs "$tag"
 }
 
 start_dockerd plain

@@ -6,6 +6,10 @@
 #
 #   tests/load/run.sh [DURATION] [CONNECTIONS] [RATE]
 #
+# CONFIG=tests/load/five-policies.yaml runs another policy set than the built-in default;
+# BIN=path runs another build of the engine (a before/after comparison) instead of building
+# this checkout.
+#
 # Without RATE, wrk sends as fast as the server answers (throughput); with RATE, oha holds
 # that many requests per second (latency at a fixed load). RSS is read before and after.
 set -euo pipefail
@@ -14,10 +18,13 @@ duration=${1:-20s}
 connections=${2:-16}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release -q -p portcullis
+bin=${BIN:-./target/release/portcullis}
+[ -n "${BIN:-}" ] || cargo build --release -q -p portcullis
+config=()
+[ -n "${CONFIG:-}" ] && config=(--config "$CONFIG")
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-XDG_CACHE_HOME="$work/cache" ./target/release/portcullis serve --address 127.0.0.1:18443 \
+XDG_CACHE_HOME="$work/cache" "$bin" serve "${config[@]}" --address 127.0.0.1:18443 \
     --audit-file "$work/audit.log" 2>"$work/serve.log" &
 pid=$!
 for _ in $(seq 100); do

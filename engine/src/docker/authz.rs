@@ -38,6 +38,13 @@ pub struct AuthzRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub response_status_code: Option<u16>,
+    /// `AuthZRes` only: the response dockerd sent, base64, when it is JSON.
+    #[serde(
+        rename = "ResponseBody",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_body: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +55,17 @@ pub enum BodyError {
 }
 
 impl AuthzRequest {
+    /// The decoded response body of an `AuthZRes`; `None` when dockerd sent none.
+    pub fn response_body(&self) -> Result<Option<Vec<u8>>, BodyError> {
+        match &self.response_body {
+            None => Ok(None),
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map(Some)
+                .map_err(|e| BodyError::Base64(e.to_string())),
+        }
+    }
+
     /// The decoded body; `None` when dockerd sent none.
     pub fn body(&self) -> Result<Option<Vec<u8>>, BodyError> {
         match &self.request_body {

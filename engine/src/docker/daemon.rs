@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -60,9 +62,11 @@ impl Daemon {
         })
     }
 
-    /// `GET path` (unversioned: the daemon's own API version). `Ok(None)` is a 404: no such
-    /// object.
-    async fn get(&self, path: &str) -> Result<Option<GoJson>, LookupError> {
+    /// Sends `GET path` (unversioned: the daemon's own API version) on a new connection.
+    async fn send(
+        &self,
+        path: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, LookupError> {
         let socket = self.socket.as_ref().ok_or(LookupError::NotConfigured)?;
         let unreachable = |e: &dyn std::fmt::Display| {
             LookupError::Unreachable(self.display.clone(), e.to_string())
@@ -82,16 +86,33 @@ impl Daemon {
             .header(hyper::header::USER_AGENT, "portcullis")
             .body(Empty::<Bytes>::new())
             .map_err(|e| unreachable(&e))?;
-        let response = sender
+        sender
             .send_request(request)
             .await
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| unreachable(&e))
+    }
+
+    /// `GET path` answered with a stream (`/events`): its body, frame by frame.
+    async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, LookupError> {
+        let response = self.send(path).await?;
+        match response.status().as_u16() {
+            200 => Ok(response.into_body()),
+            status => Err(LookupError::Status(
+                status,
+                "the event stream was refused".into(),
+            )),
+        }
+    }
+
+    /// `GET path`. `Ok(None)` is a 404: no such object.
+    async fn get(&self, path: &str) -> Result<Option<GoJson>, LookupError> {
+        let response = self.send(path).await?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| unreachable(&e))?
+            .map_err(|e| LookupError::Unreachable(self.display.clone(), e.to_string()))?
             .to_bytes();
         match status {
             200 => GoJson::parse(&body)
@@ -117,8 +138,12 @@ pub struct Lookups<'a> {
     deadline: Instant,
     timeout: Duration,
     answers: HashMap<String, Result<Option<GoJson>, LookupError>>,
-    /// How many questions went to the daemon (for metrics and tests).
+    /// Answers kept across calls while the daemon reports no change, when the server keeps
+    /// them.
+    watched: Option<&'a Watched>,
+    /// How many questions went to the daemon, and how many the watched answers saved.
     pub asked: usize,
+    pub saved: usize,
 }
 
 /// A kind of object the daemon can be asked about.
@@ -169,13 +194,15 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'~');
 
 impl<'a> Lookups<'a> {
-    pub fn new(daemon: &'a Daemon, timeout: Duration) -> Lookups<'a> {
+    pub fn new(daemon: &'a Daemon, timeout: Duration, watched: Option<&'a Watched>) -> Lookups<'a> {
         Lookups {
             daemon,
             deadline: Instant::now() + timeout,
             timeout,
             answers: HashMap::new(),
+            watched: watched.filter(|w| w.daemon.display == daemon.display),
             asked: 0,
+            saved: 0,
         }
     }
 
@@ -198,12 +225,292 @@ impl<'a> Lookups<'a> {
         if let Some(answer) = self.answers.get(&path) {
             return answer.clone();
         }
+        let watched = self.watched.filter(|_| Watched::keeps(&path));
+        let generation = watched.map(Watched::generation);
+        if let (Some(w), Some(g)) = (watched, generation)
+            && let Some(answer) = w.answer(&path, g)
+        {
+            self.saved += 1;
+            self.answers.insert(path, Ok(answer.clone()));
+            return Ok(answer);
+        }
         self.asked += 1;
         let answer = match tokio::time::timeout_at(self.deadline, self.daemon.get(&path)).await {
             Ok(answer) => answer,
             Err(_) => Err(LookupError::Deadline(self.timeout)),
         };
+        if let (Some(w), Some(g), Ok(found)) = (watched, generation, &answer) {
+            w.keep(path.clone(), g, found.clone());
+        }
         self.answers.insert(path, answer.clone());
         answer
+    }
+}
+
+/// What the daemon said about containers and volumes, kept between calls and kept true by
+/// its event stream (`GET /events`): each event drops what it may have changed — the
+/// entries of the container or volume it names — and the set of running containers (with
+/// their mounts) is maintained from start and die events instead of being asked for at every
+/// call. Losing the stream drops everything. Plugins, services and networks are always asked
+/// afresh: not every change to them is an event.
+pub struct Watched {
+    daemon: Daemon,
+    /// Bumped by every event handled: an answer fetched meanwhile is not kept.
+    generation: AtomicU64,
+    /// Whether the stream is connected; without it nothing kept is used.
+    live: AtomicBool,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// Inspect answers by the path asked, `None` for "no such object".
+    answers: HashMap<String, Option<GoJson>>,
+    /// The running containers as `GET /containers/json` lists them, by ID; `None` until
+    /// the first list after connecting.
+    running: Option<HashMap<String, GoJson>>,
+}
+
+/// A bound on what is kept: a call names a handful of objects.
+const KEPT: usize = 1024;
+const RUNNING: &str = "/containers/json";
+
+impl Watched {
+    /// Starts following the daemon's events (on the current tokio runtime).
+    pub fn start(daemon: Daemon) -> Arc<Watched> {
+        let watched = Arc::new(Watched {
+            daemon,
+            generation: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            kept: Mutex::new(Kept::default()),
+        });
+        let weak = Arc::downgrade(&watched);
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                let Some(w) = weak.upgrade() else { return };
+                match w.follow().await {
+                    Ok(()) => delay = Duration::from_millis(200),
+                    Err(e) => tracing::debug!("daemon events: {e}; following again"),
+                }
+                w.live.store(false, Ordering::SeqCst);
+                w.generation.fetch_add(1, Ordering::SeqCst);
+                *w.kept.lock().expect("not poisoned") = Kept::default();
+                drop(w);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        });
+        watched
+    }
+
+    /// The daemon address followed.
+    pub fn address(&self) -> &str {
+        &self.daemon.display
+    }
+
+    /// Reads the event stream until it ends, keeping what is kept true.
+    async fn follow(&self) -> Result<(), LookupError> {
+        let filters = r#"{"type":["container","volume"]}"#;
+        let path = format!(
+            "/events?filters={}",
+            percent_encoding::utf8_percent_encode(filters, PATH_SEGMENT)
+        );
+        let mut body = self.daemon.stream(&path).await?;
+        // Subscribed first, listed second: a start between the two is seen in the stream.
+        let running = self.running_now().await?;
+        {
+            let mut kept = self.kept.lock().expect("not poisoned");
+            *kept = Kept::default();
+            kept.running = Some(running);
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.live.store(true, Ordering::SeqCst);
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                LookupError::Unreachable(self.daemon.display.clone(), e.to_string())
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            let mut events =
+                serde_json::Deserializer::from_slice(&pending).into_iter::<serde_json::Value>();
+            let mut used = 0;
+            let mut seen = Vec::new();
+            while let Some(Ok(event)) = events.next() {
+                used = events.byte_offset();
+                seen.push(event);
+            }
+            pending.drain(..used);
+            for event in seen {
+                self.apply(&event).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every running container, by ID.
+    async fn running_now(&self) -> Result<HashMap<String, GoJson>, LookupError> {
+        let list = self.daemon.get(RUNNING).await?;
+        Ok(list
+            .map(|l| l.as_array().to_vec())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| Some((c.get("Id").as_str()?.to_string(), c)))
+            .collect())
+    }
+
+    /// Drops what `event` may have changed; a container that starts is inspected (here, not
+    /// in a call's path) to add it and its mounts to the running set.
+    async fn apply(&self, event: &serde_json::Value) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let kind = event["Type"].as_str().unwrap_or_default();
+        let action = event["Action"].as_str().unwrap_or_default();
+        let id = event["Actor"]["ID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let attributes = &event["Actor"]["Attributes"];
+        let names: Vec<String> = ["name", "oldName"]
+            .iter()
+            .filter_map(|k| attributes[*k].as_str())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .chain(Some(id.clone()))
+            .filter(|n| !n.is_empty())
+            .collect();
+        let prefix = match kind {
+            "container" => "/containers/",
+            "volume" => "/volumes/",
+            _ => return,
+        };
+        {
+            let mut kept = self.kept.lock().expect("not poisoned");
+            kept.answers.retain(|path, answer| {
+                let named = names.iter().any(|n| {
+                    let key = Object::Container.path(n);
+                    path == &key
+                        || path
+                            == &format!(
+                                "{prefix}{}",
+                                percent_encoding::utf8_percent_encode(n, PATH_SEGMENT)
+                            )
+                });
+                let same_object = answer
+                    .as_ref()
+                    .is_some_and(|a| a.get("Id").as_str() == Some(id.as_str()));
+                !(path.starts_with(prefix) && (named || same_object))
+            });
+            if kind == "container"
+                && let Some(running) = kept.running.as_mut()
+            {
+                match action {
+                    "die" | "destroy" => {
+                        running.remove(&id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if kind == "container" && matches!(action, "start" | "restart" | "unpause" | "rename") {
+            // Its mounts, as the list shows them. One that has stopped again is not running;
+            // one that cannot be asked about leaves the set unknown until the next list.
+            let answer = self.daemon.get(&Object::Container.path(&id)).await;
+            let mut kept = self.kept.lock().expect("not poisoned");
+            match answer {
+                Ok(Some(c)) if c.get("State").get("Running").as_bool() == Some(true) => {
+                    let entry = GoJson::parse(
+                        serde_json::json!({
+                            "Id": id,
+                            "Names": [c.get("Name").to_value()],
+                            "Mounts": c.get("Mounts").to_value(),
+                        })
+                        .to_string()
+                        .as_bytes(),
+                    );
+                    if let (Ok(entry), Some(running)) = (entry, kept.running.as_mut()) {
+                        running.insert(id, entry);
+                    }
+                }
+                Ok(_) => {
+                    if let Some(running) = kept.running.as_mut() {
+                        running.remove(&id);
+                    }
+                }
+                Err(_) => kept.running = None,
+            }
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn keeps(path: &str) -> bool {
+        path == RUNNING
+            || (path.starts_with("/containers/") && path.ends_with("/json"))
+            || path.starts_with("/volumes/")
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn answer(&self, path: &str, _generation: u64) -> Option<Option<GoJson>> {
+        if !self.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        let kept = self.kept.lock().expect("not poisoned");
+        if path == RUNNING {
+            let running = kept.running.as_ref()?;
+            let list = serde_json::Value::Array(running.values().map(GoJson::to_value).collect());
+            return GoJson::parse(list.to_string().as_bytes()).ok().map(Some);
+        }
+        kept.answers.get(path).cloned()
+    }
+
+    /// Keeps an answer fetched when the generation was `generation`, unless an event came
+    /// in meanwhile. A container is kept only when asked for by its full name or ID (a
+    /// prefix may come to name another one without an event about it).
+    fn keep(&self, path: String, generation: u64, answer: Option<GoJson>) {
+        if path == RUNNING {
+            // The set was unknown: this list is it, unless an event came in meanwhile.
+            let mut kept = self.kept.lock().expect("not poisoned");
+            if self.live.load(Ordering::SeqCst)
+                && self.generation() == generation
+                && kept.running.is_none()
+            {
+                kept.running = Some(
+                    answer
+                        .map(|l| l.as_array().to_vec())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|c| Some((c.get("Id").as_str()?.to_string(), c)))
+                        .collect(),
+                );
+            }
+            return;
+        }
+        if path.starts_with("/containers/")
+            && let Some(found) = &answer
+        {
+            let asked = path
+                .trim_start_matches("/containers/")
+                .trim_end_matches("/json");
+            let name = found.get("Name").as_str().unwrap_or_default();
+            let id = found.get("Id").as_str().unwrap_or_default();
+            let exact = [name.trim_start_matches('/'), id]
+                .iter()
+                .any(|n| Object::Container.path(n) == path || *n == asked);
+            if !exact {
+                return;
+            }
+        }
+        let mut kept = self.kept.lock().expect("not poisoned");
+        if !self.live.load(Ordering::SeqCst) || self.generation() != generation {
+            return;
+        }
+        if kept.answers.len() >= KEPT {
+            kept.answers.clear();
+        }
+        kept.answers.insert(path, answer);
     }
 }

@@ -65,7 +65,7 @@ pub fn authorize(policies: &PolicySet, authz: &AuthzRequest, plugin_name: &str) 
                         .enable_all()
                         .build()
                         .expect("a current-thread runtime")
-                        .block_on(pending.look_up(config))
+                        .block_on(pending.look_up(config, None, None))
                 })
                 .join()
                 .expect("lookups do not panic")
@@ -115,20 +115,38 @@ impl Pending {
     /// Looks up what the call refers to, within `docker.lookupTimeout`, and folds it into
     /// the request; what cannot be looked up refuses the call unless
     /// `docker.allowUnresolved`.
-    pub async fn look_up(&mut self, config: &DockerConfig) {
+    /// `watched` keeps answers between calls while the daemon reports no change (the
+    /// server's); returns (asked, kept): the questions that went to the daemon and those
+    /// answered from what was kept.
+    pub async fn look_up(
+        &mut self,
+        config: &DockerConfig,
+        watched: Option<&daemon::Watched>,
+        created: Option<&references::Created>,
+    ) -> (usize, usize) {
         // The address was checked when the config loaded.
         let daemon = daemon::Daemon::new(&config.daemon)
             .unwrap_or_else(|_| daemon::Daemon::new("").expect("no daemon is a valid daemon"));
-        let mut lookups = daemon::Lookups::new(&daemon, config.lookup_timeout);
-        match references::resolve(&self.route, &mut self.request, config, &mut lookups).await {
+        let mut lookups = daemon::Lookups::new(&daemon, config.lookup_timeout, watched);
+        match references::resolve(
+            &self.route,
+            &mut self.request,
+            config,
+            &mut lookups,
+            created,
+        )
+        .await
+        {
             Ok(notes) => self.notes = notes,
             Err(e) => self.refused = Some(e.to_string()),
         }
         tracing::debug!(
             operation = self.request.operation,
             asked = lookups.asked,
+            kept = lookups.saved,
             "looked up the objects a Docker call refers to"
         );
+        (lookups.asked, lookups.saved)
     }
 }
 

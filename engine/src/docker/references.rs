@@ -67,6 +67,60 @@ pub enum RefError {
 /// What resolution found that the request did not say, for the decision's message.
 pub type Notes = Vec<String>;
 
+/// The containers created through this door since it started, by full ID, as their create
+/// request described them (`Config` and `HostConfig`, as dockerd decoded them): recorded
+/// from `AuthZRes`, where dockerd shows the request and the ID it answered. A start of one
+/// needs no inspect: its settings cannot change but through the API, and its references are
+/// resolved anew. A bounded record; what falls out is inspected.
+#[derive(Default)]
+pub struct Created {
+    known: std::sync::Mutex<std::collections::HashMap<String, GoJson>>,
+}
+
+impl Created {
+    const BOUND: usize = 4096;
+
+    /// Records the container an `AuthZRes` of a successful create made.
+    pub fn record(&self, authz: &super::AuthzRequest) {
+        let route = super::route::parse(&authz.request_method, &authz.request_uri);
+        if route.operation != Operation::ContainerCreate || authz.response_status_code != Some(201)
+        {
+            return;
+        }
+        let Some(id) = authz
+            .response_body()
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["Id"].as_str().map(str::to_string))
+        else {
+            return;
+        };
+        let Some(canonical) = authz.body().ok().flatten().and_then(|b| {
+            super::moby::decode(super::moby::BodyKind::of(&route.operation)?, &b).ok()
+        }) else {
+            return;
+        };
+        let Ok(doc) = GoJson::parse(canonical.as_bytes()) else {
+            return;
+        };
+        let mut known = self.known.lock().expect("not poisoned");
+        if known.len() >= Self::BOUND {
+            known.clear();
+        }
+        known.insert(id, doc);
+    }
+
+    /// `{"Config":…,"HostConfig":…}` of the container with this full ID, if it was created
+    /// here.
+    fn get(&self, id: &str) -> Option<GoJson> {
+        if id.len() != 64 {
+            return None;
+        }
+        self.known.lock().expect("not poisoned").get(id).cloned()
+    }
+}
+
 /// Whether deciding this call needs anything beyond its own bytes.
 pub fn refers_to_anything(route: &Route, request: &Request) -> bool {
     let in_workload = request.workload.as_ref().is_some_and(|w| {
@@ -104,6 +158,7 @@ pub async fn resolve(
     request: &mut Request,
     config: &DockerConfig,
     lookups: &mut Lookups<'_>,
+    created: Option<&Created>,
 ) -> Result<Notes, RefError> {
     let mut notes = Notes::new();
     let started = matches!(
@@ -116,7 +171,7 @@ pub async fn resolve(
         Operation::ContainerStart { id }
         | Operation::ContainerRestart { id }
         | Operation::ContainerArchive { id } => {
-            let r = start(id, request, config, lookups, &mut notes).await;
+            let r = start(id, request, config, lookups, created, &mut notes).await;
             settle(r, config, &mut notes)?;
         }
         Operation::PluginEnable { name } => {
@@ -259,13 +314,19 @@ async fn start(
     request: &mut Request,
     config: &DockerConfig,
     lookups: &mut Lookups<'_>,
+    created: Option<&Created>,
     notes: &mut Notes,
 ) -> Result<(), RefError> {
-    let container = found(
-        lookups.inspect(Object::Container, id).await,
-        Object::Container,
-        id,
-    )?;
+    // A container this door saw created is known without asking the daemon (dockerd starts
+    // `docker run`'s container by its full ID); any other is inspected.
+    let container = match created.and_then(|c| c.get(id)) {
+        Some(known) => known,
+        None => found(
+            lookups.inspect(Object::Container, id).await,
+            Object::Container,
+            id,
+        )?,
+    };
     // API < 1.24 starts with a new HostConfig, which replaces the container's.
     let body = GoJson::parse(request.object.as_bytes()).unwrap_or(GoJson::Null);
     let hc = match body.get("HostConfig") {
@@ -279,20 +340,28 @@ async fn start(
         hc,
     );
     // What is mounted is the container's mount points, those it got from `VolumesFrom` at
-    // create included; a start with a HostConfig registers that one's mounts too.
-    let mut mounted: Vec<Volume> = container
-        .get("Mounts")
-        .as_array()
-        .iter()
-        .enumerate()
-        .map(|(i, m)| mount_point(m, &format!("/Mounts/{i}")))
-        .collect();
-    if body.get("HostConfig").is_null() {
-        whole.volumes_from.clear();
-    } else {
-        mounted.append(&mut whole.volumes);
+    // create included; a start with a HostConfig registers that one's mounts too. A
+    // container known from its create has its binds, and those of the containers it names.
+    match container.get("Mounts") {
+        GoJson::Null => {
+            let mut copied = Notes::new();
+            volumes_from(&mut whole, lookups, &mut copied).await?;
+        }
+        mounts => {
+            let mut mounted: Vec<Volume> = mounts
+                .as_array()
+                .iter()
+                .enumerate()
+                .map(|(i, m)| mount_point(m, &format!("/Mounts/{i}")))
+                .collect();
+            if body.get("HostConfig").is_null() {
+                whole.volumes_from.clear();
+            } else {
+                mounted.append(&mut whole.volumes);
+            }
+            whole.volumes = mounted;
+        }
     }
-    whole.volumes = mounted;
     let mut found_here = Notes::new();
     namespaces(&mut whole, lookups, &mut found_here, true).await?;
     host_paths(&mut whole, config, &mut found_here)?;

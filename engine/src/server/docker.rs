@@ -18,6 +18,7 @@ use crate::audit::{AuditRecord, record::timestamp};
 use crate::decision::Verdict;
 use crate::docker::route;
 use crate::docker::{self, AuthzRequest};
+use crate::metrics::ResultLabels;
 
 const PLUGIN_JSON: &str = "application/vnd.docker.plugins.v1+json";
 
@@ -81,7 +82,20 @@ async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
     let decided = match read {
         Ok(Ok(authorized)) => Ok(authorized),
         Ok(Err(mut pending)) => {
-            pending.look_up(policies.docker_config()).await;
+            let config = policies.docker_config();
+            let watched = state.watched_daemon(&config.daemon);
+            let (asked, kept) = pending
+                .look_up(config, watched.as_deref(), Some(&state.created))
+                .await;
+            let count = |result, n: usize| {
+                state
+                    .metrics
+                    .docker_lookups
+                    .get_or_create(&ResultLabels { result })
+                    .inc_by(n as u64);
+            };
+            count("asked", asked);
+            count("kept", kept);
             state
                 .on_pool(move || docker::decide(&policies, *pending))
                 .await
@@ -121,6 +135,7 @@ async fn authz_response(State(state): State<Arc<AppState>>, body: Bytes) -> Resp
         Err(e) => return plugin_error(format!("not an authorization response call: {e}")),
     };
     let route = route::parse(&authz.request_method, &authz.request_uri);
+    state.created.record(&authz);
     let verdict = Verdict::allow();
     let mut record = unreadable_record(ENDPOINT, &route, &verdict, started);
     record.user = authz.user.clone();

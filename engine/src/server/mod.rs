@@ -160,6 +160,8 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         pool: Arc::new(pool),
         registrar,
         running_sections: config.restart_sections(),
+        watched: std::sync::Mutex::new(None),
+        created: Default::default(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

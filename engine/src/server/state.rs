@@ -36,6 +36,11 @@ pub struct AppState {
     /// The config sections a reload cannot apply, as the server started with them
     /// (`Config::restart_sections`).
     pub running_sections: Vec<(&'static str, String)>,
+    /// The daemon the Docker door asks, with what it keeps between calls; started on the
+    /// first call that needs it, and again when a reload names another daemon.
+    pub watched: std::sync::Mutex<Option<Arc<crate::docker::daemon::Watched>>>,
+    /// Containers created through the Docker door, so their start needs no inspect.
+    pub created: crate::docker::references::Created,
 }
 
 pub struct Registrar {
@@ -48,6 +53,23 @@ pub struct Registrar {
 pub struct EvaluationLost;
 
 impl AppState {
+    /// What is kept of the answers of the daemon at `address` (started on first use).
+    pub fn watched_daemon(&self, address: &str) -> Option<Arc<crate::docker::daemon::Watched>> {
+        let daemon = crate::docker::daemon::Daemon::new(address).ok()?;
+        if address.is_empty() {
+            return None;
+        }
+        let mut watched = self.watched.lock().expect("not poisoned");
+        match watched.as_ref() {
+            Some(w) if w.address() == address => Some(w.clone()),
+            _ => {
+                let w = crate::docker::daemon::Watched::start(daemon);
+                *watched = Some(w.clone());
+                Some(w)
+            }
+        }
+    }
+
     /// Runs `f` on the policy pool and waits for it without blocking the async workers.
     pub async fn on_pool<R: Send + 'static>(
         &self,
