@@ -31,6 +31,9 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// Everything wrong with a config, one line each: `file:line:column: field: message`.
+    #[error("{}", .0.join("\n"))]
+    Problems(Vec<String>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -467,63 +470,93 @@ impl Config {
         Config::parse(&text, &shown, base)
     }
 
+    /// Reads a config and reports every problem in it at once, each with its line, column
+    /// and field. serde stops at the first: after each, the entry it is in is blanked out
+    /// (spaces keep every other line and column where they were) and the text read again.
     pub fn parse(text: &str, shown: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
-        let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
+        // Syntax first: nothing after a syntax error can be placed.
+        if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            ConfigError::Syntax {
+            return Err(ConfigError::Syntax {
                 path: shown.to_string(),
                 line,
                 column,
                 message: e.to_string(),
+            });
+        }
+        let mut problems = Vec::new();
+        let mut remaining = text.to_string();
+        let config = loop {
+            match serde_yaml_ng::from_str::<Config>(&remaining) {
+                Ok(config) => break Some(config),
+                Err(e) => {
+                    let location = e.location().map(|l| (l.line(), l.column()));
+                    problems.push(match location {
+                        Some((line, column)) => format!("{shown}:{line}:{column}: {e}"),
+                        None => format!("{shown}: {e}"),
+                    });
+                    match location.and_then(|(line, _)| blank_entry(&remaining, line)) {
+                        Some(next) if problems.len() < 100 => remaining = next,
+                        _ => break None,
+                    }
+                }
             }
-        })?;
-        config.base_dir = base_dir;
-        config.validate().map_err(|message| ConfigError::Invalid {
-            path: shown.to_string(),
-            message,
-        })?;
-        Ok(config)
+        };
+        if let Some(config) = &config {
+            for (field, message) in config.problems() {
+                let at = locate(text, &field)
+                    .map_or(String::new(), |(line, column)| format!(":{line}:{column}"));
+                problems.push(format!("{shown}{at}: {field}: {message}"));
+            }
+        }
+        match config {
+            Some(mut config) if problems.is_empty() => {
+                config.base_dir = base_dir;
+                Ok(config)
+            }
+            _ => Err(ConfigError::Problems(problems)),
+        }
     }
 
-    fn validate(&self) -> Result<(), String> {
-        crate::docker::daemon::Daemon::new(&self.docker.daemon)
-            .map_err(|e| format!("docker.daemon: {e}"))?;
+    /// What is wrong with a config that parsed: (field path, message), every one.
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut problem = |field: &str, message: String| out.push((field.to_string(), message));
+        if let Err(e) = crate::docker::daemon::Daemon::new(&self.docker.daemon) {
+            problem("docker.daemon", e);
+        }
         if !(self.docker.host_root.is_empty() || self.docker.host_root.starts_with('/')) {
-            return Err(format!(
-                "docker.hostRoot: {:?} is not an absolute path",
-                self.docker.host_root
-            ));
+            problem(
+                "docker.hostRoot",
+                format!("{:?} is not an absolute path", self.docker.host_root),
+            );
         }
         if self.docker.lookup_timeout.is_zero() {
-            return Err("docker.lookupTimeout must be more than zero".into());
+            problem("docker.lookupTimeout", "must be more than zero".into());
         }
         if let Some(r) = &self.kubernetes.registration {
             match (&r.service, &r.url) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(
-                        "kubernetes.registration: give either service (in the cluster) or url \
-                         (outside it)"
-                            .into(),
-                    );
-                }
-                (None, Some(url)) if !url.starts_with("https://") => {
-                    return Err(format!(
-                        "kubernetes.registration.url: {url:?} must start with https://"
-                    ));
-                }
+                (Some(_), Some(_)) | (None, None) => problem(
+                    "kubernetes.registration",
+                    "give either service (in the cluster) or url (outside it)".into(),
+                ),
+                (None, Some(url)) if !url.starts_with("https://") => problem(
+                    "kubernetes.registration.url",
+                    format!("{url:?} must start with https://"),
+                ),
                 _ => {}
             }
             if !(1..=30).contains(&r.timeout_seconds) {
-                return Err(format!(
-                    "kubernetes.registration.timeoutSeconds must be between 1 and 30, got {}",
-                    r.timeout_seconds
-                ));
+                problem(
+                    "kubernetes.registration.timeoutSeconds",
+                    format!("must be between 1 and 30, got {}", r.timeout_seconds),
+                );
             }
             if !["Exact", "Equivalent"].contains(&r.match_policy.as_str()) {
-                return Err(format!(
-                    "kubernetes.registration.matchPolicy: {:?} is not Exact or Equivalent",
-                    r.match_policy
-                ));
+                problem(
+                    "kubernetes.registration.matchPolicy",
+                    format!("{:?} is not Exact or Equivalent", r.match_policy),
+                );
             }
             // A selector the engine cannot read would be left out of the registration, and
             // the webhook would then see every namespace or object.
@@ -531,55 +564,167 @@ impl Config {
                 ("namespaceSelector", &r.namespace_selector),
                 ("objectSelector", &r.object_selector),
             ] {
-                if let Some(value) = selector {
-                    check_selector(value)
-                        .map_err(|e| format!("kubernetes.registration.{field}: {e}"))?;
+                if let Some(Err(e)) = selector.as_ref().map(check_selector) {
+                    problem(&format!("kubernetes.registration.{field}"), e);
                 }
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.policies.iter().enumerate() {
-            let at = format!("policies[{i}] ({:?})", p.name);
+            let at = |field: &str| format!("policies[{i}].{field}");
             if p.name.is_empty()
                 || !p
                     .name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(format!("{at}: name must be letters, digits, '-' or '_'"));
+                problem(
+                    &at("name"),
+                    format!("{:?}: a name is letters, digits, '-' or '_'", p.name),
+                );
             }
             if !seen.insert(&p.name) {
-                return Err(format!("{at}: name is used twice; names must be unique"));
+                problem(
+                    &at("name"),
+                    format!("{:?} is used twice; names must be unique", p.name),
+                );
             }
             if p.timeout_ms == 0 || p.timeout_ms > 60_000 {
-                return Err(format!(
-                    "{at}: timeoutMs must be between 1 and 60000, got {}",
-                    p.timeout_ms
-                ));
+                problem(
+                    &at("timeoutMs"),
+                    format!("must be between 1 and 60000, got {}", p.timeout_ms),
+                );
             }
             let max_mib = (MAX_MEMORY_LIMIT >> 20) as u64;
             if p.memory_limit_mib == 0 || p.memory_limit_mib > max_mib {
-                return Err(format!(
-                    "{at}: memoryLimitMiB must be between 1 and {max_mib}, got {}",
-                    p.memory_limit_mib
-                ));
+                problem(
+                    &at("memoryLimitMiB"),
+                    format!(
+                        "must be between 1 and {max_mib}, got {}",
+                        p.memory_limit_mib
+                    ),
+                );
             }
             if !(p.settings.is_null() || p.settings.is_object()) {
-                return Err(format!("{at}: settings must be a mapping"));
+                problem(&at("settings"), "must be a mapping".into());
             }
             for (j, op) in p.matching.operations.iter().enumerate() {
                 if !["CREATE", "UPDATE", "DELETE", "CONNECT", "*"].contains(&op.as_str()) {
-                    return Err(format!(
-                        "{at}: match.operations[{j}]: {op:?} is not CREATE, UPDATE, DELETE, CONNECT or *"
-                    ));
+                    problem(
+                        &at(&format!("match.operations[{j}]")),
+                        format!("{op:?} is not CREATE, UPDATE, DELETE, CONNECT or *"),
+                    );
                 }
             }
         }
         if self.server.tls.cert_file.is_some() != self.server.tls.key_file.is_some() {
-            return Err("server.tls: certFile and keyFile go together".into());
+            problem("server.tls", "certFile and keyFile go together".into());
         }
-        Ok(())
+        out
     }
+}
+
+/// `text` with the entry that starts on (1-based) `line` blanked out: that line and the
+/// more deeply indented lines after it become spaces, so every other line and column stays
+/// where it was. `None` when nothing would change.
+fn blank_entry(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let first = line.checked_sub(1).filter(|&i| i < lines.len())?;
+    let indent = |l: &str| l.len() - l.trim_start_matches([' ', '-']).len();
+    let own = indent(lines[first]);
+    let mut last = first;
+    while last + 1 < lines.len() {
+        let next = lines[last + 1];
+        if !next.trim().is_empty() && indent(next) <= own && !next.trim_start().starts_with('#') {
+            break;
+        }
+        last += 1;
+    }
+    if lines[first..=last].iter().all(|l| l.trim().is_empty()) {
+        return None;
+    }
+    let blanked: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if (first..=last).contains(&i) {
+                // A sequence item's dash stays, so the sequence keeps its shape.
+                let keep = if i == first {
+                    l.len() - l.trim_start().len() + usize::from(l.trim_start().starts_with("- "))
+                } else {
+                    0
+                };
+                format!("{}{}", &l[..keep], " ".repeat(l.len() - keep))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let out = blanked.join("\n");
+    (out != text).then_some(out)
+}
+
+/// Where a field (`policies[1].timeoutMs`, `kubernetes.registration.url`) is written in a
+/// block-style YAML config: (1-based line, column) of its key or sequence item, or of the
+/// closest enclosing one found.
+fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    // (line index, column) of the node found so far; the root spans everything.
+    let mut at: Option<(usize, usize)> = None;
+    let mut start = 0;
+    let mut parent_col: isize = -1;
+    for segment in field.split('.') {
+        let (key, indexes) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        // The key: the first line in the block whose content starts with `key:`.
+        let mut found = None;
+        for (i, l) in lines.iter().enumerate().skip(start) {
+            let content = l.trim_start_matches([' ', '-']);
+            let col = (l.len() - content.len()) as isize;
+            if !l.trim().is_empty() && col <= parent_col && i > start {
+                break;
+            }
+            if content.starts_with(&format!("{key}:")) && col > parent_col {
+                found = Some((i, col as usize));
+                break;
+            }
+        }
+        let Some((line, col)) = found else { break };
+        at = Some((line, col));
+        start = line + 1;
+        parent_col = col as isize;
+        // Each `[n]`: the n-th item of the sequence under it.
+        for index in indexes
+            .split(['[', ']'])
+            .filter(|s| !s.is_empty())
+            .filter_map(|n| n.parse::<usize>().ok())
+        {
+            let items: Vec<(usize, usize)> = lines
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take_while(|(_, l)| {
+                    l.trim().is_empty()
+                        || (l.len() - l.trim_start().len()) as isize > parent_col
+                        || l.trim_start().starts_with("- ")
+                            && (l.len() - l.trim_start().len()) as isize >= parent_col
+                })
+                .filter(|(_, l)| l.trim_start().starts_with("- "))
+                .map(|(i, l)| (i, l.len() - l.trim_start().len()))
+                .collect();
+            let min = items.iter().map(|(_, c)| *c).min();
+            let Some(&(line, col)) = items.iter().filter(|(_, c)| Some(*c) == min).nth(index)
+            else {
+                return at.map(|(l, c)| (l + 1, c + 1));
+            };
+            at = Some((line, col + 2));
+            start = line;
+            parent_col = col as isize;
+        }
+    }
+    at.map(|(line, col)| (line + 1, col + 1))
 }
 
 #[cfg(test)]
@@ -606,23 +751,23 @@ mod tests {
             ),
             (
                 "policies:\n  - name: a\n    module: m\n  - name: a\n    module: m\n",
-                "x.yaml: policies[1] (\"a\"): name is used twice",
+                "x.yaml:4:5: policies[1].name: \"a\" is used twice",
             ),
             (
                 "policies:\n  - name: a\n    module: m\n    timeoutMs: 0\n",
-                "x.yaml: policies[0] (\"a\"): timeoutMs must be between 1 and 60000, got 0",
+                "x.yaml:4:5: policies[0].timeoutMs: must be between 1 and 60000, got 0",
             ),
             (
                 "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    namespaceSelector:\n      matchExpressions: [{key: env, operator: Equals, values: [a]}]\n",
-                "x.yaml: kubernetes.registration.namespaceSelector: unknown variant `Equals`",
+                "x.yaml:5:5: kubernetes.registration.namespaceSelector: unknown variant `Equals`",
             ),
             (
                 "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    objectSelector:\n      matchExpressions: [{key: env, operator: In}]\n",
-                "x.yaml: kubernetes.registration.objectSelector: matchExpressions[0] (\"env\" In): In and NotIn need values",
+                "x.yaml:5:5: kubernetes.registration.objectSelector: matchExpressions[0] (\"env\" In): In and NotIn need values",
             ),
             (
                 "policies: []\nkubernetes:\n  registration:\n    url: https://x\n    namespaceSelector:\n      matchLabel: {a: b}\n",
-                "x.yaml: kubernetes.registration.namespaceSelector: unknown field `matchLabel`",
+                "x.yaml:5:5: kubernetes.registration.namespaceSelector: unknown field `matchLabel`",
             ),
         ];
         for (text, want) in cases {
@@ -630,6 +775,45 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_place() {
+        let text = "\
+policies:
+  - name: a
+    module: builtin:privileged
+    mdoe: warn
+  - name: b
+    module: builtin:privileged
+    mode: block
+  - name: c
+    module: builtin:privileged
+    timeoutMs: 0
+  - name: c
+    module: builtin:privileged
+docker:
+  hostRoot: relative
+server:
+  tls:
+    certFile: /x
+";
+        let err = Config::parse(text, "x.yaml", PathBuf::new())
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        let want = [
+            "x.yaml:4:5: policies[0]: unknown field `mdoe`",
+            "x.yaml:7:11: policies[1].mode: unknown variant `block`",
+            "x.yaml:14:3: docker.hostRoot: \"relative\" is not an absolute path",
+            "x.yaml:10:5: policies[2].timeoutMs: must be between 1 and 60000, got 0",
+            "x.yaml:11:5: policies[3].name: \"c\" is used twice",
+            "x.yaml:16:3: server.tls: certFile and keyFile go together",
+        ];
+        assert_eq!(lines.len(), want.len(), "{err}");
+        for (line, want) in lines.iter().zip(want) {
+            assert!(line.starts_with(want), "got {line:?}, want prefix {want:?}");
         }
     }
 }

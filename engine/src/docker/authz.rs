@@ -54,27 +54,26 @@ pub enum BodyError {
     Base64(String),
 }
 
+/// A `[]byte` as Go's JSON encodes it.
+fn decode_base64(field: Option<&str>) -> Result<Option<Vec<u8>>, BodyError> {
+    field
+        .map(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| BodyError::Base64(e.to_string()))
+        })
+        .transpose()
+}
+
 impl AuthzRequest {
     /// The decoded response body of an `AuthZRes`; `None` when dockerd sent none.
     pub fn response_body(&self) -> Result<Option<Vec<u8>>, BodyError> {
-        match &self.response_body {
-            None => Ok(None),
-            Some(b64) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map(Some)
-                .map_err(|e| BodyError::Base64(e.to_string())),
-        }
+        decode_base64(self.response_body.as_deref())
     }
 
     /// The decoded body; `None` when dockerd sent none.
     pub fn body(&self) -> Result<Option<Vec<u8>>, BodyError> {
-        match &self.request_body {
-            None => Ok(None),
-            Some(b64) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map(Some)
-                .map_err(|e| BodyError::Base64(e.to_string())),
-        }
+        decode_base64(self.request_body.as_deref())
     }
 
     /// A header by name, case-insensitively (dockerd canonicalizes names, other clients may not).
