@@ -132,7 +132,7 @@ impl Daemon {
 }
 
 /// The objects one call can be decided by. Each is looked up at most once per call, and
-/// nothing is kept after it: the next call sees the daemon as it is then.
+/// answers kept across calls (`Watched`) are used only while the daemon reports no change.
 pub struct Lookups<'a> {
     daemon: &'a Daemon,
     deadline: Instant,
