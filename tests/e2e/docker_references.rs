@@ -601,6 +601,15 @@ fn answers_are_kept_only_while_the_daemon_reports_no_change() {
             Err(format!("kept {before} -> {after}"))
         }
     });
+    // A plain `docker run` asks the daemon nothing: its start is of a container created
+    // through the door, whose create was recorded.
+    let asked = lookups(&metrics(&d), "asked");
+    ok(&d, &["run", "--rm", "--network", "none", IMAGE, "true"]);
+    assert_eq!(
+        lookups(&metrics(&d), "asked"),
+        asked,
+        "a plain run asked the daemon"
+    );
     // The writer starts: an event, after which nothing kept is used, and the bind inside
     // what it writes is refused. (The event reaches the plugin a moment after the start.)
     ok(&d, &["start", "writer"]);
