@@ -136,7 +136,7 @@ impl AdmissionRequest {
             .unwrap_or_default();
         MatchContext {
             kubernetes: true,
-            operation: self.operation.clone(),
+            operation: self.operation_name().to_string(),
             group: self.kind.group.clone(),
             version: self.kind.version.clone(),
             kind: self.kind.kind.clone(),

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use kube::core::admission::Operation;
+
 use crate::abi::{Request, Source};
 use crate::decision::Verdict;
 
@@ -83,8 +85,10 @@ pub struct AdmissionRequest {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// What is being done: a type, so an operation the API server does not send cannot
+    /// reach the policies (a review with another is refused naming `request.operation`).
     #[serde(default)]
-    pub operation: String,
+    pub operation: Option<Operation>,
     #[serde(default)]
     pub user_info: UserInfo,
     #[serde(default)]
@@ -123,6 +127,17 @@ pub struct Status {
 }
 
 impl AdmissionRequest {
+    /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`, as policies and match rules spell it.
+    pub fn operation_name(&self) -> &'static str {
+        match self.operation {
+            Some(Operation::Create) => "CREATE",
+            Some(Operation::Update) => "UPDATE",
+            Some(Operation::Delete) => "DELETE",
+            Some(Operation::Connect) => "CONNECT",
+            None => "",
+        }
+    }
+
     /// A request no policy could be trusted to decide: without what it is (`kind`,
     /// `resource`, `operation`), or with an object that says it is something else. The API
     /// server never sends one; anything that does gets an error, not an allowed answer.
@@ -138,14 +153,8 @@ impl AdmissionRequest {
         if self.resource.resource.is_empty() {
             return Err(missing("resource.resource"));
         }
-        if !matches!(
-            self.operation.as_str(),
-            "CREATE" | "UPDATE" | "DELETE" | "CONNECT"
-        ) {
-            return Err(ReviewError::Malformed(format!(
-                "request.operation is {:?}, not CREATE, UPDATE, DELETE or CONNECT",
-                self.operation
-            )));
+        if self.operation.is_none() {
+            return Err(missing("operation"));
         }
         let expected_api_version = if self.kind.group.is_empty() {
             self.kind.version.clone()
@@ -175,8 +184,9 @@ impl AdmissionRequest {
 impl AdmissionReview {
     /// Reads a review and checks that it carries a request of a version we answer.
     pub fn parse(value: Value) -> Result<(String, AdmissionRequest), ReviewError> {
-        let review: AdmissionReview =
-            serde_json::from_value(value).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+        // The field path in the message: `request.operation: unknown variant "PATCH"`.
+        let review: AdmissionReview = serde_path_to_error::deserialize(value)
+            .map_err(|e| ReviewError::Malformed(format!("{}: {}", e.path(), e.inner())))?;
         if review.kind != "AdmissionReview" {
             return Err(ReviewError::Malformed(format!("kind is {:?}", review.kind)));
         }
@@ -244,7 +254,7 @@ impl AdmissionReview {
                     .unwrap_or("default")
                     .to_string(),
             ),
-            operation: "CREATE".into(),
+            operation: Some(Operation::Create),
             object: Some(object),
             ..AdmissionRequest::default()
         };
@@ -283,7 +293,7 @@ impl AdmissionRequest {
         Request {
             uid: self.uid.clone(),
             source: Source::Kubernetes,
-            operation: self.operation.clone(),
+            operation: self.operation_name().into(),
             kind,
             subresource: self.sub_resource.clone().filter(|s| !s.is_empty()),
             user: self.user_info.username.clone(),

@@ -36,7 +36,9 @@ pub fn unchanged(request: &AdmissionRequest) -> Option<&'static str> {
     if core && request.kind.kind == "Pod" && IGNORED_POD_SUBRESOURCES.contains(&subresource) {
         return Some("a Pod subresource that changes no Pod spec (as Pod Security Admission)");
     }
-    if request.operation != "UPDATE" || !subresource.is_empty() {
+    if request.operation != Some(crate::kubernetes::review::Operation::Update)
+        || !subresource.is_empty()
+    {
         return None;
     }
     let (new, old) = (request.object.as_ref()?, request.old_object.as_ref()?);
@@ -145,7 +147,7 @@ mod tests {
         assert!(unchanged(&update("Pod", "", debug, old.clone())).is_none());
         // A CREATE is always decided.
         let mut create = update("Pod", "", old.clone(), old.clone());
-        create.operation = "CREATE".into();
+        create.operation = Some(crate::kubernetes::review::Operation::Create);
         assert!(unchanged(&create).is_none());
     }
 
