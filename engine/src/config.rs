@@ -29,8 +29,6 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
     /// Everything wrong with a config, one line each: `file:line:column: field: message`.
     #[error("{}", .0.join("\n"))]
     Problems(Vec<String>),

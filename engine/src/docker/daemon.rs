@@ -227,9 +227,7 @@ impl<'a> Lookups<'a> {
         }
         let watched = self.watched.filter(|_| Watched::keeps(&path));
         let generation = watched.map(Watched::generation);
-        if let (Some(w), Some(g)) = (watched, generation)
-            && let Some(answer) = w.answer(&path, g)
-        {
+        if let Some(answer) = watched.and_then(|w| w.answer(&path)) {
             self.saved += 1;
             self.answers.insert(path, Ok(answer.clone()));
             return Ok(answer);
@@ -420,16 +418,13 @@ impl Watched {
             let mut kept = self.kept.lock().expect("not poisoned");
             match answer {
                 Ok(Some(c)) if c.get("State").get("Running").as_bool() == Some(true) => {
-                    let entry = GoJson::parse(
-                        serde_json::json!({
-                            "Id": id,
-                            "Names": [c.get("Name").to_value()],
-                            "Mounts": c.get("Mounts").to_value(),
-                        })
-                        .to_string()
-                        .as_bytes(),
-                    );
-                    if let (Ok(entry), Some(running)) = (entry, kept.running.as_mut()) {
+                    // The shape `GET /containers/json` lists it in.
+                    let entry = GoJson::Object(vec![
+                        ("Id".into(), GoJson::String(id.clone())),
+                        ("Names".into(), GoJson::Array(vec![c.get("Name").clone()])),
+                        ("Mounts".into(), c.get("Mounts").clone()),
+                    ]);
+                    if let Some(running) = kept.running.as_mut() {
                         running.insert(id, entry);
                     }
                 }
@@ -454,15 +449,14 @@ impl Watched {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn answer(&self, path: &str, _generation: u64) -> Option<Option<GoJson>> {
+    fn answer(&self, path: &str) -> Option<Option<GoJson>> {
         if !self.live.load(Ordering::SeqCst) {
             return None;
         }
         let kept = self.kept.lock().expect("not poisoned");
         if path == RUNNING {
             let running = kept.running.as_ref()?;
-            let list = serde_json::Value::Array(running.values().map(GoJson::to_value).collect());
-            return GoJson::parse(list.to_string().as_bytes()).ok().map(Some);
+            return Some(Some(GoJson::Array(running.values().cloned().collect())));
         }
         kept.answers.get(path).cloned()
     }

@@ -9,10 +9,8 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::Value;
 
 use crate::abi::{Request, VolumeKind};
@@ -100,8 +98,10 @@ pub fn resolve(request: &mut Request, object: &Value, claims: &dyn Claims) {
 /// `KUBECONFIG`. Returns once both first lists are in (or 30 s have passed).
 pub async fn connect() -> Result<Arc<ClaimCache>, kube::Error> {
     let client = kube::Client::try_default().await?;
-    let claims = watch::<PersistentVolumeClaim>(kube::Api::all(client.clone()), "claim");
-    let volumes = watch::<PersistentVolume>(kube::Api::all(client), "persistent volume");
+    let claims =
+        super::watch::cached::<PersistentVolumeClaim>(kube::Api::all(client.clone()), "claim");
+    let volumes =
+        super::watch::cached::<PersistentVolume>(kube::Api::all(client), "persistent volume");
     let cache = Arc::new(ClaimCache { claims, volumes });
     let ready = async {
         let _ = cache.claims.wait_until_ready().await;
@@ -116,31 +116,6 @@ pub async fn connect() -> Result<Arc<ClaimCache>, kube::Error> {
         );
     }
     Ok(cache)
-}
-
-fn watch<K>(api: kube::Api<K>, what: &'static str) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            if let Err(e) = event {
-                tracing::warn!("{what} watch: {e}; retrying");
-            }
-        }
-    });
-    store
 }
 
 #[cfg(test)]

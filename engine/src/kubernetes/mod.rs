@@ -7,6 +7,7 @@ pub mod pod_security;
 pub mod registration;
 pub mod review;
 pub mod update;
+mod watch;
 pub mod workload;
 
 pub use review::{AdmissionRequest, AdmissionReview, ReviewError};

@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::matching::NamespaceLabels;
 
@@ -32,18 +30,7 @@ pub async fn connect() -> Result<Arc<NamespaceCache>, kube::Error> {
     // Fail now, with the API server's own error, rather than watch a server we cannot use.
     client.apiserver_version().await?;
     let api: kube::Api<Namespace> = kube::Api::all(client);
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            if let Err(e) = event {
-                tracing::warn!("namespace watch: {e}; retrying");
-            }
-        }
-    });
+    let store = super::watch::cached(api, "namespace");
     let cache = Arc::new(NamespaceCache { store });
     if tokio::time::timeout(
         std::time::Duration::from_secs(30),
