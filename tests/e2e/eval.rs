@@ -155,7 +155,7 @@ fn unreadable_input_and_bad_config_exit_2_with_a_clear_message() {
     let cases = [
         (
             vec!["eval", kindless.to_str().unwrap()],
-            "not an AdmissionReview: request.kind.kind is missing or empty",
+            "not an AdmissionReview: request: missing field `kind`",
         ),
         (
             vec!["eval", "does-not-exist.yaml"],

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use portcullis::docker::gojson::Schema;
 use portcullis::docker::gojson::schema::{Kind, TypeId};
+use portcullis::docker::gojson::{GoJson, Schema};
 use portcullis::docker::moby::{self, BodyKind};
 
 use crate::support::workspace;
@@ -99,7 +99,17 @@ fn go_decode(bodies: &[(BodyKind, Vec<u8>)]) -> Vec<Outcome> {
 
 fn rust_decode(kind: BodyKind, body: &[u8]) -> Outcome {
     match moby::decode(kind, body) {
-        Ok(json) => Outcome::Ok(json),
+        Ok(decoded) => {
+            // The tree normalization reads is exactly what the text policies see parses to.
+            let reparsed = GoJson::parse(decoded.text.as_bytes()).expect("canonical text is JSON");
+            assert!(
+                decoded.tree == reparsed,
+                "{}: the tree differs from its text {}",
+                kind.name(),
+                decoded.text
+            );
+            Outcome::Ok(decoded.text)
+        }
         Err(_) => Outcome::Refused,
     }
 }

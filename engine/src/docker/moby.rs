@@ -4,8 +4,9 @@
 //! what the handler holds — the canonical body every policy reads; the client's bytes are
 //! never read again.
 
+use super::gojson::GoJson;
 use super::gojson::decode::Decoder;
-use super::gojson::encode::marshal;
+use super::gojson::encode::{marshal, tree};
 use super::gojson::schema::{Kind, TypeId};
 use super::gojson::{Document, Schema, Value};
 use super::route::Operation;
@@ -72,8 +73,17 @@ impl BodyKind {
 #[error("{0}")]
 pub struct BodyError(pub String);
 
-/// Decodes `body` as dockerd does for `kind`; `Ok` holds Go's `json.Marshal` of the result.
-pub fn decode(kind: BodyKind, body: &[u8]) -> Result<String, BodyError> {
+/// A body as dockerd's handler holds it, in canonical form.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Go's `json.Marshal` of the decoded value: what policies and the audit log see.
+    pub text: String,
+    /// The same value as a tree (exactly what `text` parses to), for normalization to read.
+    pub tree: GoJson,
+}
+
+/// Decodes `body` as dockerd does for `kind`.
+pub fn decode(kind: BodyKind, body: &[u8]) -> Result<Decoded, BodyError> {
     let schema = Schema::get();
     let doc = Document::parse(body).map_err(|e| BodyError(e.to_string()))?;
     let decoder = Decoder::new(schema);
@@ -118,7 +128,10 @@ pub fn decode(kind: BodyKind, body: &[u8]) -> Result<String, BodyError> {
         }
         other => read(other.name())?,
     };
-    Ok(marshal(schema, ty, &value))
+    Ok(Decoded {
+        text: marshal(schema, ty, &value),
+        tree: tree(schema, ty, &value),
+    })
 }
 
 /// runconfig's `getHostConfig`: the `HostConfig` member, with the deprecated top-level
@@ -199,4 +212,42 @@ fn go_field_mut<'v>(
         v = &mut raw[i];
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_is_what_the_canonical_text_reads_as() {
+        let bodies: [(BodyKind, &str); 3] = [
+            (
+                BodyKind::ContainerCreate,
+                r#"{"Image":"alpine","Env":["A=<b>"],"Labels":{"z":"1","a":"2"},
+                   "HostConfig":{"Privileged":true,"CpuPercent":5,"NanoCpus":-1,
+                   "Binds":["/etc:/x"],"Devices":[{"PathOnHost":"/dev/sda"}]},
+                   "Healthcheck":{"Interval":15000000000},"MacAddress":"","StopTimeout":null}"#,
+            ),
+            (
+                BodyKind::ServiceSpec,
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Privileges":
+                   {"CredentialSpec":null}},"Resources":{"Limits":{"NanoCPUs":2}}},
+                   "Mode":{"Replicated":{"Replicas":3}},
+                   "UpdateConfig":{"MaxFailureRatio":0.1,"Monitor":1}}"#,
+            ),
+            (
+                BodyKind::VolumeCreate,
+                r#"{"Name":"v","DriverOpts":{"o":"bind"}}"#,
+            ),
+        ];
+        for (kind, body) in bodies {
+            let decoded = decode(kind, body.as_bytes()).unwrap();
+            assert_eq!(
+                decoded.tree,
+                GoJson::parse(decoded.text.as_bytes()).unwrap(),
+                "{}",
+                decoded.text
+            );
+        }
+    }
 }

@@ -194,13 +194,11 @@ fn read_body(
 ) -> Result<(GoJson, String), Undecidable> {
     match BodyKind::of(operation) {
         Some(kind) => {
-            let canonical = moby::decode(kind, bytes).map_err(|e| Undecidable::Refused {
+            let decoded = moby::decode(kind, bytes).map_err(|e| Undecidable::Refused {
                 operation: op,
                 reason: e.0,
             })?;
-            let parsed =
-                GoJson::parse(canonical.as_bytes()).expect("Go's json.Marshal output is JSON");
-            Ok((parsed, canonical))
+            Ok((decoded.tree, decoded.text))
         }
         None => {
             let parsed = GoJson::parse(bytes).map_err(|e| Undecidable::BadBody {

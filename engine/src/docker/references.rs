@@ -96,12 +96,11 @@ impl Created {
         else {
             return;
         };
-        let Some(canonical) = authz.body().ok().flatten().and_then(|b| {
-            super::moby::decode(super::moby::BodyKind::of(&route.operation)?, &b).ok()
+        let Some(doc) = authz.body().ok().flatten().and_then(|b| {
+            super::moby::decode(super::moby::BodyKind::of(&route.operation)?, &b)
+                .ok()
+                .map(|decoded| decoded.tree)
         }) else {
-            return;
-        };
-        let Ok(doc) = GoJson::parse(canonical.as_bytes()) else {
             return;
         };
         let mut known = self.known.lock().expect("not poisoned");

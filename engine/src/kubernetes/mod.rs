@@ -144,8 +144,8 @@ impl AdmissionRequest {
             subresource: self.sub_resource.clone().filter(|s| !s.is_empty()),
             namespace: self.namespace.clone(),
             object_labels,
-            user: self.user_info.username.clone(),
-            groups: self.user_info.groups.clone(),
+            user: self.user_info.username.clone().unwrap_or_default(),
+            groups: self.user_info.groups.clone().unwrap_or_default(),
         }
     }
 }

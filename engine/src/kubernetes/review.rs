@@ -1,6 +1,14 @@
 //! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`) as the API server sends and
 //! expects it: the response echoes the request's `apiVersion` and `uid`, a denial is data
 //! inside an HTTP 200 review, and a patch is base64 JSON Patch with `patchType: JSONPatch`.
+//!
+//! The parts come from kube and k8s-openapi: the operation, group/version/kind and resource,
+//! the user, and the denial's `Status`. The three envelopes stay ours, because kube's do not
+//! fit a policy engine: its request is generic over a typed resource, so every object would
+//! be parsed through `ObjectMeta` and written out again before a policy saw it (unknown
+//! metadata dropped, the parse paid twice), and its response writes the patch as an array of
+//! numbers rather than base64, with the patch type settable only through another major
+//! version of `json-patch` than ours.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +16,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use k8s_openapi::api::authentication::v1::UserInfo;
 pub use kube::core::admission::Operation;
+pub use kube::core::{GroupVersionKind, GroupVersionResource, Status};
 
 use crate::abi::{Request, Source};
 use crate::decision::Verdict;
@@ -40,44 +50,11 @@ pub struct AdmissionReview {
     pub response: Option<AdmissionResponse>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupVersionResource {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub resource: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserInfo {
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest {
     pub uid: String,
-    #[serde(default)]
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub resource: GroupVersionResource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_resource: Option<String>,
@@ -104,6 +81,7 @@ pub struct AdmissionRequest {
 pub struct AdmissionResponse {
     pub uid: String,
     pub allowed: bool,
+    /// `metav1.Status`, as the API server shows it to the user who was denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -114,16 +92,6 @@ pub struct AdmissionResponse {
     pub patch: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub audit_annotations: BTreeMap<String, String>,
-}
-
-/// `metav1.Status`, as the API server shows it to the user who was denied.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub status: String,
-    pub code: u16,
-    pub reason: String,
-    pub message: String,
 }
 
 impl AdmissionRequest {
@@ -149,6 +117,9 @@ impl AdmissionRequest {
         }
         if self.kind.version.is_empty() {
             return Err(missing("kind.version"));
+        }
+        if self.resource.version.is_empty() {
+            return Err(missing("resource.version"));
         }
         if self.resource.resource.is_empty() {
             return Err(missing("resource.resource"));
@@ -184,15 +155,19 @@ impl AdmissionRequest {
 impl AdmissionReview {
     /// Reads a review and checks that it carries a request of a version we answer.
     pub fn parse(value: Value) -> Result<(String, AdmissionRequest), ReviewError> {
+        // What it is first: a review of another version is refused as such, not for the
+        // fields that version happens to lack.
+        let kind = value["kind"].as_str().unwrap_or_default();
+        if kind != "AdmissionReview" {
+            return Err(ReviewError::Malformed(format!("kind is {kind:?}")));
+        }
+        let api_version = value["apiVersion"].as_str().unwrap_or_default();
+        if api_version != API_VERSION_V1 && api_version != API_VERSION_V1BETA1 {
+            return Err(ReviewError::Version(api_version.to_string()));
+        }
         // The field path in the message: `request.operation: unknown variant "PATCH"`.
         let review: AdmissionReview = serde_path_to_error::deserialize(value)
             .map_err(|e| ReviewError::Malformed(format!("{}: {}", e.path(), e.inner())))?;
-        if review.kind != "AdmissionReview" {
-            return Err(ReviewError::Malformed(format!("kind is {:?}", review.kind)));
-        }
-        if review.api_version != API_VERSION_V1 && review.api_version != API_VERSION_V1BETA1 {
-            return Err(ReviewError::Version(review.api_version));
-        }
         let request = review.request.ok_or(ReviewError::NoRequest)?;
         request.check()?;
         Ok((review.api_version, request))
@@ -200,12 +175,8 @@ impl AdmissionReview {
 
     /// The review to send back, in the version that was asked.
     pub fn respond(api_version: &str, uid: &str, verdict: &Verdict) -> AdmissionReview {
-        let status = (!verdict.allowed).then(|| Status {
-            status: "Failure".into(),
-            code: 403,
-            reason: "Forbidden".into(),
-            message: verdict.message.clone(),
-        });
+        let status = (!verdict.allowed)
+            .then(|| Status::failure(&verdict.message, "Forbidden").with_code(403));
         let patch = verdict.patch.as_ref().filter(|p| !p.0.is_empty()).map(|p| {
             let json = serde_json::to_vec(p).expect("a patch serializes");
             base64::engine::general_purpose::STANDARD.encode(json)
@@ -237,16 +208,8 @@ impl AdmissionReview {
         let metadata = &object["metadata"];
         let request = AdmissionRequest {
             uid: "00000000-0000-0000-0000-000000000000".into(),
-            resource: GroupVersionResource {
-                group: group.clone(),
-                version: version.clone(),
-                resource: plural(&kind),
-            },
-            kind: GroupVersionKind {
-                group,
-                version,
-                kind,
-            },
+            resource: GroupVersionResource::gvr(&group, &version, &plural(&kind)),
+            kind: GroupVersionKind::gvk(&group, &version, &kind),
             name: metadata["name"].as_str().map(str::to_string),
             namespace: Some(
                 metadata["namespace"]
@@ -254,9 +217,12 @@ impl AdmissionReview {
                     .unwrap_or("default")
                     .to_string(),
             ),
+            sub_resource: None,
             operation: Some(Operation::Create),
+            user_info: UserInfo::default(),
             object: Some(object),
-            ..AdmissionRequest::default()
+            old_object: None,
+            dry_run: None,
         };
         AdmissionReview {
             api_version: API_VERSION_V1.into(),
@@ -296,8 +262,8 @@ impl AdmissionRequest {
             operation: self.operation_name().into(),
             kind,
             subresource: self.sub_resource.clone().filter(|s| !s.is_empty()),
-            user: self.user_info.username.clone(),
-            groups: self.user_info.groups.clone(),
+            user: self.user_info.username.clone().unwrap_or_default(),
+            groups: self.user_info.groups.clone().unwrap_or_default(),
             namespace: self.namespace.clone().filter(|s| !s.is_empty()),
             name: self.name.clone().filter(|s| !s.is_empty()),
             dry_run: self.dry_run.unwrap_or(false),
@@ -358,10 +324,19 @@ mod tests {
         };
         let mut r = pod_request();
         r.as_object_mut().unwrap().remove("kind");
-        refused(r, "request.kind.kind");
+        refused(r, "request: missing field `kind`");
+        let mut r = pod_request();
+        r["kind"]["kind"] = json!("");
+        refused(r, "request.kind.kind is missing or empty");
+        let mut r = pod_request();
+        r["kind"].as_object_mut().unwrap().remove("version");
+        refused(r, "request.kind: missing field `version`");
         let mut r = pod_request();
         r.as_object_mut().unwrap().remove("resource");
-        refused(r, "request.resource.resource");
+        refused(r, "request: missing field `resource`");
+        let mut r = pod_request();
+        r["resource"]["resource"] = json!("");
+        refused(r, "request.resource.resource is missing or empty");
         let mut r = pod_request();
         r["operation"] = json!("PATCH");
         refused(r, "request.operation");

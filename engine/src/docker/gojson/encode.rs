@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::schema::{Kind, Schema, TypeId};
+use super::tree::GoJson;
 use super::value::Value;
 
 pub fn marshal(schema: &Schema, ty: TypeId, v: &Value) -> String {
@@ -72,6 +73,56 @@ fn encode(schema: &Schema, ty: TypeId, v: &Value, out: &mut String) {
             }
             out.push('}');
         }
+        (kind, value) => unreachable!("{kind:?} holding {value:?}"),
+    }
+}
+
+/// The tree `marshal`'s text parses to, built without writing and re-reading the text: the
+/// Docker door reads the canonical body both as text (what policies get) and as this tree.
+pub fn tree(schema: &Schema, ty: TypeId, v: &Value) -> GoJson {
+    match (&schema.ty(ty).kind, v) {
+        (_, Value::Bool(b)) => GoJson::Bool(*b),
+        (_, Value::Int(i)) => GoJson::Number((*i).into()),
+        (_, Value::Uint(u)) => GoJson::Number((*u).into()),
+        (Kind::Float(bits), Value::Float(f)) => {
+            // Through Go's spelling, so the number is the one the text holds.
+            let mut text = String::new();
+            float(*f, *bits, &mut text);
+            GoJson::Number(serde_json::from_str(&text).expect("Go's float text is a number"))
+        }
+        (_, Value::String(s)) => GoJson::String(s.clone()),
+        (Kind::Ptr(elem), Value::Ptr(p)) => match p {
+            None => GoJson::Null,
+            Some(inner) => tree(schema, *elem, inner),
+        },
+        (Kind::Slice(elem), Value::Slice(s)) => {
+            if s.nil {
+                GoJson::Null
+            } else {
+                GoJson::Array(s.items().iter().map(|i| tree(schema, *elem, i)).collect())
+            }
+        }
+        (Kind::Array(elem, _), Value::Array(items)) => {
+            GoJson::Array(items.iter().map(|i| tree(schema, *elem, i)).collect())
+        }
+        (Kind::Map(elem), Value::Map(m)) => match m {
+            None => GoJson::Null,
+            Some(m) => GoJson::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), tree(schema, *elem, v)))
+                    .collect(),
+            ),
+        },
+        (Kind::Struct(st), Value::Struct(_)) => GoJson::Object(
+            st.fields
+                .iter()
+                .filter_map(|f| {
+                    let (fty, fv) = field(schema, ty, v, &f.index)?;
+                    (!(f.omit_empty && is_empty(schema, fty, fv)))
+                        .then(|| (f.name.to_string(), tree(schema, fty, fv)))
+                })
+                .collect(),
+        ),
         (kind, value) => unreachable!("{kind:?} holding {value:?}"),
     }
 }
