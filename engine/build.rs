@@ -100,6 +100,12 @@ fn main() {
         );
     }
     println!("cargo:rustc-env=PORTCULLIS_WASM_DIR={}", out.display());
+    // The triple this engine runs on: ahead-of-time artifacts are compiled for it, without
+    // the build machine's CPU features (runtime/precompiled.rs).
+    println!(
+        "cargo:rustc-env=PORTCULLIS_TARGET={}",
+        std::env::var("TARGET").unwrap()
+    );
 }
 
 /// rustup adds the targets `rust-toolchain.toml` lists only when it installs the toolchain

@@ -28,6 +28,7 @@ fn benches(c: &mut Criterion) {
     let cache = std::env::temp_dir().join("portcullis-bench-cache");
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
+        precompiled_dir: None,
         max_concurrent_instances: 64,
     };
     let runtime = Arc::new(Runtime::new(&options).unwrap());

@@ -148,3 +148,14 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .map(|b| b.name)
         .chain(crate::bundle::BUNDLES.iter().map(|b| b.name))
 }
+
+/// Every distinct built-in component (the two Pod Security levels share one).
+pub fn components() -> Vec<&'static [u8]> {
+    let mut seen: Vec<&'static [u8]> = Vec::new();
+    for builtin in BUILTINS {
+        if !seen.iter().any(|w| std::ptr::eq(*w, builtin.wasm)) {
+            seen.push(builtin.wasm);
+        }
+    }
+    seen
+}

@@ -82,6 +82,20 @@ pub enum Command {
     Register(RegisterArgs),
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
+    /// Compile the built-in policies ahead of time into DIR, so a server started with an
+    /// empty compile cache answers at once instead of compiling them first.
+    ///
+    /// `serve` and `eval` look for them in `precompiled/` beside their own executable (the
+    /// container image puts them in /precompiled, beside /portcullis), or in
+    /// runtime.precompiledDir. The code is built for this architecture without this
+    /// machine's CPU extensions, so it runs on any machine of the architecture; a file the
+    /// running engine cannot use (another Portcullis or wasmtime version) is reported and
+    /// that policy compiled as usual.
+    Precompile {
+        /// Directory to write the compiled policies to (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +152,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for name in crate::builtin::names() {
                 println!("builtin:{name}");
             }
+            Ok(())
+        }
+        Command::Precompile { dir } => {
+            let started = std::time::Instant::now();
+            let written = crate::runtime::precompile_builtins(
+                &crate::runtime::RuntimeOptions::default(),
+                &dir,
+            )
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .with_context(|| format!("cannot precompile into {}", dir.display()))?;
+            println!(
+                "{} built-in policy components compiled into {} in {:.1} s",
+                written.len(),
+                dir.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Eval(args) => eval_command(args),

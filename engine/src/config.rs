@@ -65,6 +65,9 @@ pub struct RuntimeConfig {
     /// Turn the compile cache off.
     #[serde(default)]
     pub disable_cache: bool,
+    /// Built-ins compiled ahead of time by `portcullis precompile`; defaults to
+    /// `precompiled/` beside the executable.
+    pub precompiled_dir: Option<PathBuf>,
     /// Policy instances alive at once (default 64).
     pub max_concurrent_instances: Option<u32>,
 }
@@ -377,6 +380,9 @@ impl RuntimeConfig {
             options.cache_dir = None;
         } else if let Some(dir) = &self.cache_dir {
             options.cache_dir = Some(dir.clone());
+        }
+        if let Some(dir) = &self.precompiled_dir {
+            options.precompiled_dir = Some(dir.clone());
         }
         if let Some(n) = self.max_concurrent_instances {
             options.max_concurrent_instances = n;

@@ -82,6 +82,8 @@ async fn the_image_builds_runs_as_non_root_and_serves_healthz() {
         &mount,
         tag,
         "serve",
+        "--log-format",
+        "json",
         "--config",
         "/etc/portcullis/portcullis.yaml",
     ]);
@@ -113,6 +115,21 @@ async fn the_image_builds_runs_as_non_root_and_serves_healthz() {
         }
     };
     assert_eq!(health.status, 200);
+
+    // With an empty cache, nothing was compiled: the image's precompiled built-ins served.
+    let logs = d.docker(&["logs", "engine"]);
+    let logs = String::from_utf8_lossy(&logs.stderr).to_string();
+    let loaded: serde_json::Value = serde_json::from_str(
+        logs.lines()
+            .find(|l| l.contains("policies loaded"))
+            .unwrap_or_else(|| panic!("no \"policies loaded\" line:\n{logs}")),
+    )
+    .unwrap();
+    assert_eq!(loaded["fields"]["compiled"], 0, "{logs}");
+    assert!(
+        loaded["fields"]["precompiled"].as_u64() >= Some(1),
+        "{logs}"
+    );
 
     // The process runs as the image's user, not root: read from the host's /proc.
     let pid = d.docker(&["inspect", "engine", "--format", "{{.State.Pid}}"]);

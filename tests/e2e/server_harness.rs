@@ -93,17 +93,30 @@ impl Server {
 
     /// As [`Server::start`], with more lines for the config's `server:` block.
     pub fn start_full(config: &str, server_lines: &str, kubeconfig: Option<&Path>) -> Server {
+        let runtime = format!(
+            "  cacheDir: {}\n  maxConcurrentInstances: 16\n",
+            crate::support::cache_dir().display()
+        );
+        Server::start_with(config, server_lines, &runtime, kubeconfig)
+    }
+
+    /// As [`Server::start_full`], with the config's `runtime:` block given.
+    pub fn start_with(
+        config: &str,
+        server_lines: &str,
+        runtime_lines: &str,
+        kubeconfig: Option<&Path>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new();
         let (cert, key) = ca.issue(dir.path(), "first");
         let config_path = dir.path().join("portcullis.yaml");
         let audit = dir.path().join("audit.log");
         let full = format!(
-            "{config}\nserver:\n{server_lines}  address: 127.0.0.1:0\n  tls:\n    certFile: {}\n    keyFile: {}\naudit:\n  file: {}\n  stdout: false\n  maxSizeMiB: 1\n  maxFiles: 50\nruntime:\n  cacheDir: {}\n  maxConcurrentInstances: 16\n",
+            "{config}\nserver:\n{server_lines}  address: 127.0.0.1:0\n  tls:\n    certFile: {}\n    keyFile: {}\naudit:\n  file: {}\n  stdout: false\n  maxSizeMiB: 1\n  maxFiles: 50\nruntime:\n{runtime_lines}",
             cert.display(),
             key.display(),
             audit.display(),
-            crate::support::cache_dir().display()
         );
         std::fs::write(&config_path, full).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));

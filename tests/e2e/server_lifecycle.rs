@@ -221,3 +221,65 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_audit_log() {
         "every answered request is in the audit log"
     );
 }
+
+/// A server started with an empty compile cache (as every pod of the chart's read-only
+/// image is) uses the built-ins compiled ahead of time and compiles nothing; an artifact the
+/// engine cannot use is reported and that policy compiled instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_built_ins_start_a_server_without_compiling() {
+    let precompiled = tempfile::tempdir().unwrap();
+    let out = crate::support::portcullis(&["precompile", precompiled.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("built-in policy components compiled into"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let runtime = format!(
+        "  disableCache: true\n  precompiledDir: {}\n",
+        precompiled.path().display()
+    );
+    let config = "policies:\n  - {name: pss-baseline, module: builtin:pss-baseline}\n  - {name: cis-docker, module: builtin:cis-docker}\n";
+
+    let loaded = |server: &Server| -> serde_json::Value {
+        let line = server.wait_for_log("policies loaded", 0);
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["fields"].clone()
+    };
+    let server = Server::start_with(config, "", &runtime, None);
+    let fields = loaded(&server);
+    assert_eq!(fields["compiled"], 0, "{fields}");
+    assert!(fields["precompiled"].as_u64().unwrap() >= 2, "{fields}");
+    let body = server
+        .client()
+        .review("/validate", &review_of(privileged_pod(), "pre"))
+        .await
+        .json();
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+    drop(server);
+
+    // Every artifact replaced by one no engine can load: each is reported and compiled.
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(precompiled.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
+        damaged += 1;
+    }
+    assert!(damaged > 0);
+    let server = Server::start_with(config, "", &runtime, None);
+    let fields = loaded(&server);
+    assert_eq!(fields["precompiled"], 0, "{fields}");
+    assert!(fields["compiled"].as_u64().unwrap() >= 2, "{fields}");
+    server.wait_for_log(
+        "precompiled policy does not fit this engine, compiling it instead",
+        0,
+    );
+    let body = server
+        .client()
+        .review("/validate", &review_of(privileged_pod(), "compiled"))
+        .await
+        .json();
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+}

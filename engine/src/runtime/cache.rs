@@ -36,7 +36,7 @@ impl ArtifactCache {
         &self,
         engine: &Engine,
         wasm: &[u8],
-    ) -> wasmtime::Result<Component> {
+    ) -> wasmtime::Result<(Component, super::Source)> {
         let path = self.path_for(wasm);
         if path.exists() {
             // SAFETY: the file was written by `store` below from our own compilation, in a
@@ -44,7 +44,7 @@ impl ArtifactCache {
             // the engine compatibility; a corrupt entry is an error, and we recompile.
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => return Ok((component, super::Source::Cached)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "ignoring unusable cached artifact: {e:#}")
                 }
@@ -54,7 +54,7 @@ impl ArtifactCache {
         if let Err(e) = self.store(&path, &component) {
             tracing::warn!(dir = %self.dir.display(), "cannot cache compiled policy: {e}");
         }
-        Ok(component)
+        Ok((component, super::Source::Compiled))
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {

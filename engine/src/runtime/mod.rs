@@ -13,9 +13,10 @@
 mod cache;
 mod error;
 mod output;
+pub mod precompiled;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -59,6 +60,8 @@ impl Default for Limits {
 pub struct RuntimeOptions {
     /// Where compiled artifacts are cached; `None` compiles at every start.
     pub cache_dir: Option<PathBuf>,
+    /// Built-ins compiled ahead of time (`portcullis precompile`), read-only.
+    pub precompiled_dir: Option<PathBuf>,
     /// Instances that may exist at once; evaluations beyond it wait for a slot.
     pub max_concurrent_instances: u32,
 }
@@ -67,6 +70,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: default_cache_dir(),
+            precompiled_dir: precompiled::default_dir(),
             max_concurrent_instances: 64,
         }
     }
@@ -80,11 +84,24 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("portcullis"))
 }
 
+/// How many components were loaded from each source, since the runtime was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loads {
+    /// Compiled ahead of time and shipped beside the binary.
+    pub precompiled: usize,
+    /// From the on-disk compile cache.
+    pub cached: usize,
+    /// Compiled here.
+    pub compiled: usize,
+}
+
 /// The wasm engine shared by every policy.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Host>,
+    precompiled: Option<precompiled::Precompiled>,
     cache: Option<cache::ArtifactCache>,
+    loads: [AtomicUsize; 3],
     slots: Arc<Slots>,
     _ticker: EpochTicker,
 }
@@ -92,36 +109,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(options: &RuntimeOptions) -> Result<Self, LoadError> {
         let instances = options.max_concurrent_instances.max(1);
-        let mut pool = PoolingAllocationConfig::default();
-        // A Rust policy component holds a handful of core instances (its module plus the
-        // canonical-ABI shims) and one memory; leave generous room per component.
-        pool.total_component_instances(instances)
-            .total_core_instances(instances * 16)
-            .total_memories(instances * 2)
-            .total_tables(instances * 8)
-            .max_memory_size(MAX_MEMORY_LIMIT)
-            .max_core_instances_per_component(16)
-            .max_memories_per_component(2)
-            .max_tables_per_component(8)
-            .max_unused_warm_slots(instances.min(16));
-        // Resetting a memory for its next instance is the largest cost of a short call: by
-        // default the pages are dropped (madvise, TLB shootdowns) and fault back in. Where the
-        // kernel can tell which pages were touched (PAGEMAP_SCAN, Linux 6.7), only those are
-        // cleared in place and stay resident: one evaluation went from 43 µs to 21 µs.
-        // Without it, keeping pages resident would mean clearing all of them every time.
-        if PoolingAllocationConfig::is_pagemap_scan_available() {
-            pool.pagemap_scan(wasmtime::Enabled::Yes)
-                .linear_memory_keep_resident(KEEP_RESIDENT)
-                .table_keep_resident(KEEP_RESIDENT);
-        }
-        // Batch the page drops that remain, so one TLB shootdown serves several instances.
-        pool.decommit_batch_size(16);
-
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let config = engine_config(instances);
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
 
         let mut linker = Linker::new(&engine);
@@ -132,11 +120,17 @@ impl Runtime {
             .cache_dir
             .clone()
             .map(|dir| cache::ArtifactCache::new(dir, &engine));
+        let precompiled = options
+            .precompiled_dir
+            .clone()
+            .and_then(precompiled::Precompiled::new);
         let ticker = EpochTicker::start(engine.clone());
         Ok(Runtime {
             engine,
             linker,
+            precompiled,
             cache,
+            loads: Default::default(),
             slots: Arc::new(Slots::new(instances as usize)),
             _ticker: ticker,
         })
@@ -145,14 +139,18 @@ impl Runtime {
     /// Compiles (or loads from the cache) a policy component, links it, and reads its
     /// metadata. `name` is the configured policy name, used in errors.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<PolicyModule, LoadError> {
-        let component = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, wasm),
-            None => Component::from_binary(&self.engine, wasm),
-        }
-        .map_err(|e| LoadError::Compile {
+        let loaded = match (&self.precompiled, &self.cache) {
+            (Some(precompiled), _) if let Some(c) = precompiled.load(&self.engine, wasm) => {
+                Ok((c, Source::Precompiled))
+            }
+            (_, Some(cache)) => cache.load_or_compile(&self.engine, wasm),
+            (_, None) => Component::from_binary(&self.engine, wasm).map(|c| (c, Source::Compiled)),
+        };
+        let (component, source) = loaded.map_err(|e| LoadError::Compile {
             policy: name.to_string(),
             reason: format!("{e:#}"),
         })?;
+        self.loads[source as usize].fetch_add(1, Ordering::Relaxed);
 
         let instance_pre =
             self.linker
@@ -183,6 +181,71 @@ impl Runtime {
         module.metadata = Some(metadata);
         Ok(module)
     }
+}
+
+/// The engine's configuration: what every artifact is compiled for, here or ahead of time.
+fn engine_config(instances: u32) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust policy component holds a handful of core instances (its module plus the
+    // canonical-ABI shims) and one memory; leave generous room per component.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 16)
+        .total_memories(instances * 2)
+        .total_tables(instances * 8)
+        .max_memory_size(MAX_MEMORY_LIMIT)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_unused_warm_slots(instances.min(16));
+    // Resetting a memory for its next instance is the largest cost of a short call: by
+    // default the pages are dropped (madvise, TLB shootdowns) and fault back in. Where the
+    // kernel can tell which pages were touched (PAGEMAP_SCAN, Linux 6.7), only those are
+    // cleared in place and stay resident: one evaluation went from 43 µs to 21 µs.
+    // Without it, keeping pages resident would mean clearing all of them every time.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(wasmtime::Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+    }
+    // Batch the page drops that remain, so one TLB shootdown serves several instances.
+    pool.decommit_batch_size(16);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Compiles every built-in ahead of time into `dir` (what `portcullis precompile` does), for
+/// an engine made with `options`.
+pub fn precompile_builtins(
+    options: &RuntimeOptions,
+    dir: &std::path::Path,
+) -> wasmtime::Result<Vec<PathBuf>> {
+    let mut config = engine_config(options.max_concurrent_instances.max(1));
+    precompiled::write(&mut config, dir, crate::builtin::components())
+}
+
+impl Runtime {
+    /// Where the components loaded so far came from.
+    pub fn loads(&self) -> Loads {
+        let n = |s: Source| self.loads[s as usize].load(Ordering::Relaxed);
+        Loads {
+            precompiled: n(Source::Precompiled),
+            cached: n(Source::Cached),
+            compiled: n(Source::Compiled),
+        }
+    }
+}
+
+/// Where a loaded component came from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Precompiled = 0,
+    Cached = 1,
+    Compiled = 2,
 }
 
 /// A compiled, linked policy component, ready to instantiate.

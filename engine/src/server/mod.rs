@@ -69,6 +69,7 @@ pub enum ServeError {
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
+    let started = std::time::Instant::now();
     let runtime = Arc::new(Runtime::new(&config.runtime.options())?);
     let policies = {
         let runtime = runtime.clone();
@@ -77,8 +78,13 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             .await
             .expect("loading policies panicked")?
     };
+    let loads = runtime.loads();
     tracing::info!(
         policies = ?policies.policies().iter().map(|p| p.config.name.as_str()).collect::<Vec<_>>(),
+        precompiled = loads.precompiled,
+        cached = loads.cached,
+        compiled = loads.compiled,
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "policies loaded"
     );
 
