@@ -116,7 +116,7 @@ fn containers_are_decided_with_what_they_join_and_mount() {
             "hostvol",
         ],
     );
-    let writer_mount = format!("{shared}:/shared");
+    let writer_mount = format!("{shared}:/data");
     ok(
         &d,
         &[
@@ -141,7 +141,7 @@ fn containers_are_decided_with_what_they_join_and_mount() {
             "ln",
             "-s",
             "/",
-            "/shared/evil",
+            "/data/evil",
         ],
     );
     // Made, not started, before Portcullis: it joins hostnet only when it starts.

@@ -17,6 +17,9 @@ mkdir -p "$work/rootfs/etc/portcullis" "$work/rootfs/tmp" "$work/rootfs/run/dock
     "$work/rootfs/host"
 touch "$work/rootfs/run/docker.sock"
 cp "$root/target/x86_64-unknown-linux-musl/release/portcullis" "$work/rootfs/portcullis"
+# The built-ins compiled ahead of time, beside the binary: the plugin answers dockerd's first
+# call without compiling them.
+"$work/rootfs/portcullis" precompile "$work/rootfs/precompiled"
 cp "$here/config.json" "$work/config.json"
 docker plugin create "$name" "$work"
 echo "created plugin $name; enable it with: docker plugin enable $name"

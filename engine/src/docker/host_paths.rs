@@ -114,24 +114,24 @@ mod tests {
     fn follows_links_as_the_kernel_does() {
         let host = tempfile::tempdir().unwrap();
         let root = host.path();
-        std::fs::create_dir_all(root.join("srv/shared/real")).unwrap();
+        std::fs::create_dir_all(root.join("srv/common/real")).unwrap();
         std::fs::create_dir_all(root.join("etc")).unwrap();
-        // What a container with /srv/shared mounted could plant.
-        symlink("/", root.join("srv/shared/evil")).unwrap();
-        symlink("../../etc", root.join("srv/shared/up")).unwrap();
-        symlink("real", root.join("srv/shared/rel")).unwrap();
+        // What a container with /srv/common mounted could plant.
+        symlink("/", root.join("srv/common/evil")).unwrap();
+        symlink("../../etc", root.join("srv/common/up")).unwrap();
+        symlink("real", root.join("srv/common/rel")).unwrap();
         symlink("loop", root.join("srv/loop")).unwrap();
 
         let cases = [
-            ("/srv/shared/real", "/srv/shared/real"),
-            ("/srv/shared/evil", "/"),
-            ("/srv/shared/evil/etc", "/etc"),
-            ("//srv/./shared/evil/", "/"),
-            ("/srv/shared/up", "/etc"),
-            ("/srv/shared/rel/x/y", "/srv/shared/real/x/y"),
+            ("/srv/common/real", "/srv/common/real"),
+            ("/srv/common/evil", "/"),
+            ("/srv/common/evil/etc", "/etc"),
+            ("//srv/./common/evil/", "/"),
+            ("/srv/common/up", "/etc"),
+            ("/srv/common/rel/x/y", "/srv/common/real/x/y"),
             // `..` after a link steps back from its target, not from the link.
-            ("/srv/shared/up/../srv", "/srv"),
-            ("/srv/shared/rel/..", "/srv/shared"),
+            ("/srv/common/up/../srv", "/srv"),
+            ("/srv/common/rel/..", "/srv/common"),
             // Missing parts stay as written (dockerd creates them).
             ("/srv/new/dir", "/srv/new/dir"),
             ("/../../srv", "/srv"),
@@ -145,9 +145,9 @@ mod tests {
         ));
         // A link whose target is not UTF-8 is followed as the kernel follows it.
         let odd = OsStr::from_bytes(b"\xfe");
-        symlink("/", root.join("srv/shared").join(odd)).unwrap();
-        symlink(odd, root.join("srv/shared/innocent")).unwrap();
-        assert_eq!(resolve(root, "/srv/shared/innocent").unwrap(), "/");
+        symlink("/", root.join("srv/common").join(odd)).unwrap();
+        symlink(odd, root.join("srv/common/innocent")).unwrap();
+        assert_eq!(resolve(root, "/srv/common/innocent").unwrap(), "/");
         symlink(OsStr::from_bytes(b"/srv/\xfe"), root.join("srv/odd")).unwrap();
         assert!(matches!(
             resolve(root, "/srv/odd"),
