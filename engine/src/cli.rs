@@ -80,6 +80,21 @@ pub enum Command {
     /// then 1. Nothing is ever deleted.
     #[command(verbatim_doc_comment)]
     Register(RegisterArgs),
+    /// Decide what already runs with the configured policies, and report what they find:
+    /// what enforce mode would refuse, before it is switched on.
+    ///
+    /// Each object is decided as if it were created now, through the same path as a
+    /// request; nothing is changed (a mutating policy's patch is reported). Output: a table
+    /// of counts by policy and namespace with the first findings (default), or
+    /// --format json, one line per finding (docs/audit.md names the fields).
+    ///
+    /// Exits 0 when the audit ran (whatever it found), 1 when some kinds could not be
+    /// listed (the rest was audited; stderr says which), 2 when it could not run.
+    #[command(verbatim_doc_comment)]
+    Audit {
+        #[command(subcommand)]
+        door: AuditDoor,
+    },
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
     /// Compile the built-in policies ahead of time into DIR, so a server started with an
@@ -96,6 +111,66 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditDoor {
+    /// Every Pod and pod-template object (Deployments, CronJobs, ...) the policies match,
+    /// read from the cluster (in-cluster service account or KUBECONFIG) a page at a time.
+    ///
+    /// Kinds come from the policies' match rules: a policy without kinds audits Pods,
+    /// ReplicationControllers, PodTemplates, Deployments, ReplicaSets, StatefulSets,
+    /// DaemonSets, Jobs and CronJobs, each at the first version the API server serves.
+    /// Needs get/list on those and on namespaces (for namespace selectors and Pod
+    /// Security labels).
+    ///
+    /// Example: portcullis audit kubernetes -n team-a --format json
+    #[command(verbatim_doc_comment)]
+    Kubernetes(KubernetesAuditArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Counts by policy and namespace, then the first findings.
+    Table,
+    /// One JSON object per line for each finding.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditCommon {
+    /// Configuration (YAML); without it, the built-in default policy set.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only this policy (its name in the config).
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+    /// With --format json, also a line for each policy an object passes.
+    #[arg(long)]
+    pub show_passes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KubernetesAuditArgs {
+    #[command(flatten)]
+    pub common: AuditCommon,
+    /// Only this namespace.
+    #[arg(long, short, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Only objects with these labels, as kubectl's -l (`app=web,tier!=db`).
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Objects per list request: what the audit holds in memory at once.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub page_size: u32,
+    /// Also write each object's results to the cluster as a PolicyReport (wgpolicyk8s.io,
+    /// the format Kyverno's and Kubewarden's UIs read), replacing the previous audit's, and
+    /// delete reports of objects no policy matches any more. Needs the Policy Report CRDs
+    /// (the chart installs them; deploy/kubernetes/policyreport-crds.yaml).
+    #[arg(long, conflicts_with = "policy")]
+    pub write_reports: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -171,6 +246,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(args) => eval_command(args),
+        Command::Audit {
+            door: AuditDoor::Kubernetes(args),
+        } => audit_kubernetes_command(args),
         Command::Serve(args) => serve_command(args),
         Command::Register(args) => register_command(args),
     }
@@ -248,6 +326,129 @@ fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     };
     runtime.block_on(crate::server::serve(config, options))?;
     Ok(())
+}
+
+fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
+    use crate::background::{self, Output as _, kubernetes as audit};
+    use crate::kubernetes::{ReviewOptions, claims, namespaces};
+
+    let config = match &args.common.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config(),
+    };
+    let policies = PolicySet::load(&config)?;
+    if let Some(name) = &args.common.policy
+        && !policies.contains(name)
+        && !name.starts_with("pod-security")
+    {
+        bail!("--policy {name}: no policy of that name in the configuration");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (client, namespaces, claims) = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot reach the API server")?;
+        client
+            .apiserver_version()
+            .await
+            .context("cannot reach the API server")?;
+        let namespaces = namespaces::connect()
+            .await
+            .context("cannot watch namespaces")?;
+        let claims: Option<std::sync::Arc<claims::ClaimCache>> = match claims::connect().await {
+            Ok(claims) => Some(claims),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch volume claims ({e}); claims are not seen through to the \
+                     host paths they are bound to"
+                );
+                None
+            }
+        };
+        anyhow::Ok((client, namespaces, claims))
+    })?;
+    let own_namespace = config.kubernetes.own_namespace();
+    let review = ReviewOptions {
+        only: args.common.policy.as_deref(),
+        namespaces: &*namespaces,
+        claims: match &claims {
+            Some(claims) => &**claims,
+            None => &crate::matching::NoCluster,
+        },
+        own_namespace: own_namespace.as_deref(),
+        ..ReviewOptions::default()
+    };
+    let options = audit::Options {
+        namespace: args.namespace,
+        selector: args.selector,
+        only: args.common.policy.clone(),
+        page_size: args.page_size.max(1),
+    };
+    let stdout = std::io::stdout().lock();
+    let mut output: Box<dyn background::Output> = match args.common.format {
+        AuditFormat::Table => Box::new(background::table::Table::new(stdout, "NAMESPACE")),
+        AuditFormat::Json => Box::new(background::json::JsonLines::new(
+            stdout,
+            args.common.show_passes,
+        )),
+    };
+    let mut reports = args.write_reports.then(|| {
+        let cleanup = match (&options.namespace, &options.selector) {
+            (_, Some(_)) => background::policy_report::Cleanup::Nothing,
+            (Some(ns), None) => background::policy_report::Cleanup::Namespace(ns.clone()),
+            (None, None) => background::policy_report::Cleanup::All,
+        };
+        background::policy_report::PolicyReports::new(runtime.handle(), client.clone(), cleanup)
+    });
+    let mut outputs = background::Outputs(vec![&mut *output]);
+    if let Some(reports) = reports.as_mut() {
+        outputs.0.push(reports);
+    }
+    let progress = progress_bar("objects");
+    let (summary, skipped) = audit::run(
+        runtime.handle(),
+        &client,
+        &policies,
+        &options,
+        &review,
+        &mut outputs,
+        &progress,
+    )?;
+    progress.finish_and_clear();
+    outputs.finish(&summary)?;
+    drop(outputs);
+    if let Some(reports) = reports {
+        eprintln!(
+            "portcullis: wrote {} policy reports, deleted {} stale ones",
+            reports.written, reports.deleted
+        );
+    }
+    for s in &skipped {
+        eprintln!("portcullis: not audited: {s}");
+    }
+    if skipped.iter().any(|s| s.why.starts_with("cannot list")) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal; otherwise one that draws nothing.
+fn progress_bar(unit: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg:>20}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+        ))
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<()> {

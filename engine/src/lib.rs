@@ -12,6 +12,7 @@
 pub mod abi;
 pub mod admission;
 pub mod audit;
+pub mod background;
 pub mod builtin;
 pub mod bundle;
 pub mod cli;

@@ -278,7 +278,6 @@ impl PolicySet {
         &self.policies
     }
 
-    /// Whether Pod Security levels come from namespace labels.
     /// The Docker door's rules for calls policies cannot inspect.
     pub fn docker_config(&self) -> &crate::config::DockerConfig {
         &self.docker
@@ -289,6 +288,7 @@ impl PolicySet {
         self.pod_security.as_ref().map(|(config, _)| config)
     }
 
+    /// Whether Pod Security levels come from namespace labels.
     pub fn pod_security_enabled(&self) -> bool {
         self.pod_security.is_some()
     }
@@ -341,8 +341,9 @@ impl PolicySet {
         let mut mutated = false;
         for policy in mutators {
             let mut result = policy.run(&current);
-            if let (Ok(decision), Some(renormalize)) = (&mut result.outcome, renormalize)
-                && let Some(patch_text) = decision.patch.take()
+            // The patch stays in the policy's result too: the background audit reports it.
+            if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
+                && let Some(patch_text) = decision.patch.clone()
             {
                 let base = match parsed.take() {
                     Some(value) => Ok(value.into_owned()),

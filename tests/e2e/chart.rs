@@ -324,6 +324,17 @@ fn plain_manifests_are_the_default_render() {
         kustomization.contains("- portcullis.yaml"),
         "{kustomization}"
     );
+    // The Policy Report CRDs the chart installs, the same for kubectl users.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("policyreport-crds.yaml")).unwrap(),
+        std::fs::read_to_string(workspace().join("charts/portcullis/crds/policyreports.yaml"))
+            .unwrap(),
+        "deploy/kubernetes/policyreport-crds.yaml differs from the chart's crds/"
+    );
+    assert!(
+        kustomization.contains("- policyreport-crds.yaml"),
+        "{kustomization}"
+    );
 }
 
 #[test]

@@ -17,15 +17,15 @@ fn cluster_script() -> PathBuf {
 
 /// A started API server; stopped (by the pids its scripts saved) on drop. Its ports are
 /// fixed, so the tests that need one take turns.
-struct Cluster {
-    kubeconfig: PathBuf,
+pub(crate) struct Cluster {
+    pub(crate) kubeconfig: PathBuf,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Cluster {
-    fn start() -> Cluster {
+    pub(crate) fn start() -> Cluster {
         let turn = ONE_CLUSTER_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -53,7 +53,7 @@ impl Cluster {
         }
     }
 
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut command = Command::new("kubectl");
         command.env("KUBECONFIG", &self.kubeconfig).args(args);
         match stdin {
@@ -74,7 +74,7 @@ impl Cluster {
 
     /// A namespace Pods can be created in: this cluster runs no controller that would make
     /// its `default` service account.
-    fn namespace_for_pods(&self, name: &str) {
+    pub(crate) fn namespace_for_pods(&self, name: &str) {
         for args in [
             vec!["create", "namespace", name],
             vec!["-n", name, "create", "serviceaccount", "default"],
@@ -84,7 +84,7 @@ impl Cluster {
         }
     }
 
-    fn apply(&self, yaml: &str) -> Output {
+    pub(crate) fn apply(&self, yaml: &str) -> Output {
         self.kubectl(&["apply", "-f", "-"], Some(yaml))
     }
 }
@@ -104,7 +104,7 @@ fn eventually<T>(what: &str, attempt: impl FnMut() -> Result<T, String>) -> T {
     crate::support::eventually(what, Duration::from_secs(30), attempt)
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -56,12 +56,31 @@ pub fn review(
     value: Value,
     options: ReviewOptions<'_>,
 ) -> Result<Reviewed, ReviewError> {
-    let (api_version, mut request) = AdmissionReview::parse(value)?;
-    let mut admission = request.admission(policies, &options);
+    let (api_version, request) = AdmissionReview::parse(value)?;
+    let uid = request.uid.clone();
+    let (request, verdict) = decide(policies, request, &options, Purpose::Admission);
+    let response = AdmissionReview::respond(&api_version, &uid, &verdict);
+    Ok(Reviewed {
+        response,
+        request,
+        verdict,
+    })
+}
+
+/// Decides one request for `purpose`: a review the API server sent, or (in the background
+/// audit) an object as it stands, as a CREATE. Returns the envelope policies saw, and the
+/// verdict.
+pub fn decide(
+    policies: &PolicySet,
+    mut request: AdmissionRequest,
+    options: &ReviewOptions<'_>,
+    purpose: Purpose,
+) -> (Request, Verdict) {
+    let mut admission = request.admission(policies, options);
     // The parsed object moves to the admission: patches apply to it, nothing re-reads it.
     admission.object = request.object.take();
     let scope = Scope {
-        purpose: Purpose::Admission,
+        purpose,
         phase: options.phase,
         only: options.only,
         namespaces: options.namespaces,
@@ -77,12 +96,7 @@ pub fn review(
         next
     };
     let verdict = admission::evaluate(policies, &admission, &scope, Some(&renormalize));
-    let response = AdmissionReview::respond(&api_version, &request.uid, &verdict);
-    Ok(Reviewed {
-        response,
-        request: admission.request,
-        verdict,
-    })
+    (admission.request, verdict)
 }
 
 impl AdmissionRequest {

@@ -202,7 +202,7 @@ const WORKLOADS: &[(&str, &[&str])] = &[
 ];
 
 /// The resource a kind is served as (`Deployment` → `deployments`).
-fn resource_of(kind: &str) -> String {
+pub(crate) fn resource_of(kind: &str) -> String {
     match kind {
         "*" => "*".into(),
         other => {

@@ -208,7 +208,11 @@ impl AdmissionReview {
         let metadata = &object["metadata"];
         let request = AdmissionRequest {
             uid: "00000000-0000-0000-0000-000000000000".into(),
-            resource: GroupVersionResource::gvr(&group, &version, &plural(&kind)),
+            resource: GroupVersionResource::gvr(
+                &group,
+                &version,
+                &super::registration::resource_of(&kind),
+            ),
             kind: GroupVersionKind::gvk(&group, &version, &kind),
             name: metadata["name"].as_str().map(str::to_string),
             namespace: Some(
@@ -234,15 +238,6 @@ impl AdmissionReview {
 }
 
 /// The resource name of a kind, for the common kinds (`Pod` → `pods`).
-fn plural(kind: &str) -> String {
-    let lower = kind.to_ascii_lowercase();
-    if lower.ends_with('s') {
-        format!("{lower}es")
-    } else {
-        format!("{lower}s")
-    }
-}
-
 impl AdmissionRequest {
     /// The policy envelope for this request: identity, the raw object, and its workload.
     pub fn to_request(&self) -> Request {
