@@ -127,6 +127,47 @@ pub enum AuditDoor {
     /// Example: portcullis audit kubernetes -n team-a --format json
     #[command(verbatim_doc_comment)]
     Kubernetes(KubernetesAuditArgs),
+    /// Every container (running and stopped), swarm service and installed plugin of a Docker
+    /// daemon, and the daemon's own settings.
+    ///
+    /// A container is decided as the `docker create` its inspect describes, a service as the
+    /// create of its spec, a plugin as the enable that runs it, each through the Docker door
+    /// (what they refer to looked up in the daemon). The daemon's settings are the CIS
+    /// Docker Benchmark section 2 items (2.1 to 2.18, numbered as docker-bench numbers
+    /// them), read from `GET /info` and the default bridge, and where the API does not say,
+    /// from dockerd's command line (/proc/PID/cmdline: run as root on the daemon's host)
+    /// and its daemon.json. They are reported as `cis-docker-daemon`, never enforced.
+    ///
+    /// Example: portcullis audit docker -H unix:///var/run/docker.sock --format json
+    #[command(verbatim_doc_comment)]
+    Docker(DockerAuditArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DockerAuditSubject {
+    Containers,
+    Services,
+    Plugins,
+    Daemon,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DockerAuditArgs {
+    #[command(flatten)]
+    pub common: AuditCommon,
+    /// The daemon (default: docker.daemon from the config, else unix:///var/run/docker.sock).
+    #[arg(long, short = 'H', value_name = "unix:///PATH")]
+    pub host: Option<String>,
+    /// The daemon's configuration file, for what the API does not say (default: the one its
+    /// --config-file names, else /etc/docker/daemon.json).
+    #[arg(long, value_name = "FILE")]
+    pub daemon_json: Option<PathBuf>,
+    /// Leave out these daemon setting items (`--exclude 2.1 --exclude 2.8`).
+    #[arg(long, value_name = "ID")]
+    pub exclude: Vec<String>,
+    /// Audit only these (default: all), e.g. `--only containers,daemon`.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "WHAT")]
+    pub only: Vec<DockerAuditSubject>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -249,6 +290,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             door: AuditDoor::Kubernetes(args),
         } => audit_kubernetes_command(args),
+        Command::Audit {
+            door: AuditDoor::Docker(args),
+        } => audit_docker_command(args),
         Command::Serve(args) => serve_command(args),
         Command::Register(args) => register_command(args),
     }
@@ -432,6 +476,166 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
+    use crate::background::{self, daemon_settings, docker as audit};
+    use crate::docker::daemon::Daemon;
+    use futures::StreamExt;
+
+    let mut config = match &args.common.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config(),
+    };
+    if let Some(host) = &args.host {
+        config.docker.daemon = host.clone();
+    }
+    if config.docker.daemon.is_empty() {
+        config.docker.daemon = "unix:///var/run/docker.sock".into();
+    }
+    let daemon = Daemon::new(&config.docker.daemon).map_err(|e| anyhow::anyhow!("--host: {e}"))?;
+    for id in &args.exclude {
+        if !daemon_settings::ids().any(|known| known == id) {
+            bail!("--exclude {id}: not a daemon setting item (2.1 to 2.18)");
+        }
+    }
+    let policies = PolicySet::load(&config)?;
+    if let Some(name) = &args.common.policy
+        && !policies.contains(name)
+        && name != daemon_settings::POLICY
+    {
+        bail!("--policy {name}: no policy of that name in the configuration");
+    }
+    let wanted = |what: DockerAuditSubject| args.only.is_empty() || args.only.contains(&what);
+    let plugin_name = config.docker_plugin_name();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let unreachable = || format!("cannot reach the Docker daemon at {}", config.docker.daemon);
+    let info = runtime
+        .block_on(daemon.query("/info"))
+        .with_context(unreachable)?
+        .ok_or_else(|| anyhow::anyhow!("{}: no /info", unreachable()))?
+        .to_value();
+
+    let stdout = std::io::stdout().lock();
+    let mut output: Box<dyn background::Output> = match args.common.format {
+        AuditFormat::Table => Box::new(background::table::Table::new(stdout, "OBJECT")),
+        AuditFormat::Json => Box::new(background::json::JsonLines::new(
+            stdout,
+            args.common.show_passes,
+        )),
+    };
+    let mut summary = background::Summary::default();
+    let only = args.common.policy.as_deref();
+    let mut emit = |mut report: background::ObjectReport| -> std::io::Result<()> {
+        if let Some(name) = only {
+            report.outcomes.retain(|o| o.policy == name);
+        }
+        summary.add(&report);
+        output.object(&report)
+    };
+
+    let startup = runtime.block_on(daemon_startup(&daemon, args.daemon_json.as_deref()));
+    if wanted(DockerAuditSubject::Daemon) && only.is_none_or(|p| p == daemon_settings::POLICY) {
+        let bridge = runtime
+            .block_on(daemon.query("/networks/bridge"))
+            .ok()
+            .flatten()
+            .map(|b| b.to_value());
+        let reported = daemon_settings::Reported {
+            info: &info,
+            bridge: bridge.as_ref(),
+        };
+        emit(daemon_settings::audit(&reported, &startup, &args.exclude))?;
+    }
+
+    let mut subjects = Vec::new();
+    for (what, subject) in [
+        (DockerAuditSubject::Containers, audit::Subject::Container),
+        (DockerAuditSubject::Services, audit::Subject::Service),
+        (DockerAuditSubject::Plugins, audit::Subject::Plugin),
+    ] {
+        if wanted(what) && only != Some(daemon_settings::POLICY) {
+            subjects.push(subject);
+        }
+    }
+    let calls = runtime
+        .block_on(audit::calls(
+            &daemon,
+            &subjects,
+            &audit::default_cgroupns(&info, &startup),
+        ))
+        .map_err(|(what, e)| anyhow::anyhow!("cannot list {what}: {e}"))?;
+    let progress = progress_bar("objects");
+    progress.set_length(calls.len() as u64);
+    let policies = &policies;
+    let plugin_name = plugin_name.as_str();
+    let reports: Vec<background::ObjectReport> = runtime.block_on(
+        futures::stream::iter(calls)
+            .map(|call| {
+                let progress = progress.clone();
+                async move {
+                    let report = audit::decide(policies, plugin_name, call).await;
+                    progress.inc(1);
+                    report
+                }
+            })
+            // In the order listed, a few at a time.
+            .buffered(4)
+            .collect(),
+    );
+    progress.finish_and_clear();
+    for report in reports {
+        emit(report)?;
+    }
+    output.finish(&summary)?;
+    Ok(())
+}
+
+/// How dockerd was started: its command line (its pid from the socket's peer credentials),
+/// and the configuration file that names (or `path`, or /etc/docker/daemon.json). A default
+/// file that does not exist is an empty configuration, as dockerd takes it.
+async fn daemon_startup(
+    daemon: &crate::docker::daemon::Daemon,
+    path: Option<&std::path::Path>,
+) -> crate::background::daemon_settings::Startup {
+    let args: Option<Vec<String>> = match daemon.pid().await {
+        Some(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .map(|bytes| {
+                bytes
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            }),
+        None => None,
+    };
+    let named = args.as_ref().and_then(|args| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix("--config-file=")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    (a == "--config-file")
+                        .then(|| args.get(i + 1).map(PathBuf::from))
+                        .flatten()
+                })
+        })
+    });
+    let (file, default) = match (path, named) {
+        (Some(p), _) => (p.to_path_buf(), false),
+        (None, Some(p)) => (p, false),
+        (None, None) => (PathBuf::from("/etc/docker/daemon.json"), true),
+    };
+    let file = match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        Err(e) if default && e.kind() == std::io::ErrorKind::NotFound => {
+            Some(serde_json::json!({}))
+        }
+        Err(_) => None,
+    };
+    crate::background::daemon_settings::Startup { args, file }
 }
 
 /// A progress bar on stderr when it is a terminal; otherwise one that draws nothing.

@@ -295,19 +295,22 @@ fn what_already_runs_is_reported_as_enforce_mode_would_decide_it() {
             .map(str::to_string)
             .collect()
     };
-    // CHECKED PASS FAIL WARN ERROR WOULD-DENY
+    // CHECKED PASS FAIL WARN ERROR SKIP WOULD-DENY
     assert_eq!(
         row("pss-baseline", "audit-a"),
-        ["3", "1", "2", "0", "0", "2"]
+        ["3", "1", "2", "0", "0", "0", "2"]
     );
     assert_eq!(
         row("pss-baseline", "audit-b"),
-        ["3", "1", "2", "0", "0", "2"]
+        ["3", "1", "2", "0", "0", "0", "2"]
     );
-    assert_eq!(row("drop-all", "audit-a"), ["3", "1", "0", "2", "0", "0"]);
+    assert_eq!(
+        row("drop-all", "audit-a"),
+        ["3", "1", "0", "2", "0", "0", "0"]
+    );
     assert_eq!(
         row("host-namespaces-warn", "audit-b"),
-        ["3", "2", "1", "0", "0", "0"]
+        ["3", "2", "1", "0", "0", "0", "0"]
     );
     assert!(
         table.contains(

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `portcullis` engine: the real binary, the real wasm policies built
 //! from source, and the conformance corpora in `tests/corpora/`.
 //!
+//! - `audit_docker`: `portcullis audit docker` against a real dockerd.
 //! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server.
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
@@ -18,6 +19,7 @@
 //! - `server`, `server_lifecycle`: `portcullis serve` over HTTPS with a real TLS client:
 //!   decisions, bad input, certificate rotation, reloads, shutdown and the audit log.
 
+mod audit_docker;
 mod audit_kubernetes;
 mod chart;
 mod conformance;

@@ -2,10 +2,10 @@
 //!
 //! Each line is an object with these fields (documented in docs/audit.md, kept stable):
 //! `source` (always `"audit"`), `door` (`kubernetes` or `docker`), `resource`
-//! (`apiVersion`, `kind`, `namespace` when it has one, `name`, `uid`), `policy`, `mode`
-//! (`enforce`, `warn`, `audit`), `result` (`fail`, `warn`, `error`; `pass` too with
-//! `--show-passes`), `wouldDeny`, and when there is one `message`, `reasons` (`message`,
-//! `field`) and `patch` (RFC 6902).
+//! (`apiVersion`, `kind`, `namespace` when it has one, `name`, `uid`), `policy`, `rule` (the
+//! numbered item, when the policy has them), `mode` (`enforce`, `warn`, `audit`), `result`
+//! (`fail`, `warn`, `error`, `skip`; `pass` too with `--show-passes`), `wouldDeny`, and when
+//! there is one `message`, `reasons` (`message`, `field`) and `patch` (RFC 6902).
 
 use std::io::Write;
 

@@ -8,6 +8,8 @@
 //! matched it. The outputs (`table`, `json`) read the reports one at a time, as they come, so
 //! the audit's memory does not grow with the number of objects.
 
+pub mod daemon_settings;
+pub mod docker;
 pub mod json;
 pub mod kubernetes;
 pub mod policy_report;
@@ -45,6 +47,8 @@ pub enum Outcome {
     Warn,
     /// The policy could not decide.
     Error,
+    /// Not decided: what would tell could not be read.
+    Skip,
 }
 
 impl Outcome {
@@ -54,6 +58,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Warn => "warn",
             Outcome::Error => "error",
+            Outcome::Skip => "skip",
         }
     }
 }
@@ -71,6 +76,9 @@ pub struct Reason {
 #[serde(rename_all = "camelCase")]
 pub struct PolicyOutcome {
     pub policy: String,
+    /// The numbered item within the policy, when it has them (`2.5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub mode: Mode,
     pub result: Outcome,
     /// Whether this policy would refuse the object if it were created now: it fails (or
@@ -110,6 +118,7 @@ pub fn outcomes(verdict: &Verdict) -> Vec<PolicyOutcome> {
             match &r.outcome {
                 Ok(d) if !d.allowed => PolicyOutcome {
                     policy: r.policy.clone(),
+                    rule: None,
                     mode: r.mode,
                     result: Outcome::Fail,
                     would_deny: enforcing,
@@ -141,6 +150,7 @@ pub fn outcomes(verdict: &Verdict) -> Vec<PolicyOutcome> {
                     message.extend(d.warnings.iter().cloned());
                     PolicyOutcome {
                         policy: r.policy.clone(),
+                        rule: None,
                         mode: r.mode,
                         result: if message.is_empty() {
                             Outcome::Pass
@@ -155,6 +165,7 @@ pub fn outcomes(verdict: &Verdict) -> Vec<PolicyOutcome> {
                 }
                 Err(e) => PolicyOutcome {
                     policy: r.policy.clone(),
+                    rule: None,
                     mode: r.mode,
                     result: Outcome::Error,
                     would_deny: enforcing && r.failure_policy == FailurePolicy::Fail,
@@ -175,6 +186,7 @@ pub struct Counts {
     pub fail: u64,
     pub warn: u64,
     pub error: u64,
+    pub skip: u64,
     /// Of those, how many enforce mode would refuse.
     pub would_deny: u64,
 }
@@ -186,12 +198,13 @@ impl Counts {
             Outcome::Fail => self.fail += 1,
             Outcome::Warn => self.warn += 1,
             Outcome::Error => self.error += 1,
+            Outcome::Skip => self.skip += 1,
         }
         self.would_deny += u64::from(outcome.would_deny);
     }
 
     pub fn total(&self) -> u64 {
-        self.pass + self.fail + self.warn + self.error
+        self.pass + self.fail + self.warn + self.error + self.skip
     }
 }
 
@@ -203,7 +216,8 @@ pub struct Summary {
     pub objects: BTreeMap<String, u64>,
     /// Objects some policy would refuse in enforce mode.
     pub objects_denied: u64,
-    /// By policy, then by where (namespace, or `-` for what has none).
+    /// By policy, then by where: the namespace on Kubernetes (`-` for what has none), the
+    /// object on Docker.
     pub by_policy: BTreeMap<String, BTreeMap<String, Counts>>,
 }
 
@@ -214,11 +228,12 @@ impl Summary {
             .entry(report.resource.kind.clone())
             .or_default() += 1;
         self.objects_denied += u64::from(report.would_deny());
-        let place = report
-            .resource
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "-".into());
+        let r = &report.resource;
+        let place = match (&r.namespace, report.door) {
+            (Some(namespace), _) => namespace.clone(),
+            (None, "docker") => format!("{} {}", r.kind, r.name),
+            (None, _) => "-".into(),
+        };
         for outcome in &report.outcomes {
             self.by_policy
                 .entry(outcome.policy.clone())

@@ -125,7 +125,7 @@ impl<'a> PolicyReports<'a> {
                 json!({
                     "source": MANAGER,
                     "policy": o.policy,
-                    "rule": o.policy,
+                    "rule": o.rule.as_deref().unwrap_or(&o.policy),
                     "result": o.result.as_str(),
                     "scored": true,
                     "message": message,

@@ -30,7 +30,11 @@ impl<W: Write> Table<W> {
 
 impl<W: Write> Output for Table<W> {
     fn object(&mut self, report: &ObjectReport) -> std::io::Result<()> {
-        for outcome in report.outcomes.iter().filter(|o| o.result != Outcome::Pass) {
+        for outcome in report
+            .outcomes
+            .iter()
+            .filter(|o| !matches!(o.result, Outcome::Pass | Outcome::Skip))
+        {
             if self.listed.len() == LISTED {
                 self.unlisted += 1;
                 continue;
@@ -61,9 +65,12 @@ impl<W: Write> Output for Table<W> {
             } else {
                 ""
             };
+            let policy = match &outcome.rule {
+                Some(rule) => format!("{} {rule}", outcome.policy),
+                None => outcome.policy.clone(),
+            };
             self.listed.push(format!(
-                "  {what}: {} {} ({}{deny}): {why}",
-                outcome.policy,
+                "  {what}: {policy} {} ({}{deny}): {why}",
                 outcome.result.as_str(),
                 mode_name(outcome.mode),
             ));
@@ -80,9 +87,10 @@ impl<W: Write> Output for Table<W> {
             "FAIL",
             "WARN",
             "ERROR",
+            "SKIP",
             "WOULD DENY",
         ];
-        let mut rows: Vec<[String; 8]> = Vec::new();
+        let mut rows: Vec<[String; 9]> = Vec::new();
         for (policy, places) in &summary.by_policy {
             for (place, c) in places {
                 rows.push([
@@ -93,6 +101,7 @@ impl<W: Write> Output for Table<W> {
                     c.fail.to_string(),
                     c.warn.to_string(),
                     c.error.to_string(),
+                    c.skip.to_string(),
                     c.would_deny.to_string(),
                 ]);
             }

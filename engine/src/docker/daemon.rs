@@ -92,6 +92,19 @@ impl Daemon {
             .map_err(|e| unreachable(&e))
     }
 
+    /// `GET path`, unversioned: the daemon's answer, or `None` for a 404. For listing what
+    /// the daemon holds (the background audit).
+    pub async fn query(&self, path: &str) -> Result<Option<GoJson>, LookupError> {
+        self.get(path).await
+    }
+
+    /// The pid of the process serving the socket (its peer credentials): dockerd itself.
+    pub async fn pid(&self) -> Option<i32> {
+        let socket = self.socket.as_ref()?;
+        let stream = tokio::net::UnixStream::connect(socket).await.ok()?;
+        stream.peer_cred().ok()?.pid()
+    }
+
     /// `GET path` answered with a stream (`/events`): its body, frame by frame.
     async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, LookupError> {
         let response = self.send(path).await?;
@@ -141,6 +154,9 @@ pub struct Lookups<'a> {
     /// Answers kept across calls while the daemon reports no change, when the server keeps
     /// them.
     watched: Option<&'a Watched>,
+    /// A container left out of the running ones (the one the background audit decides as if
+    /// it were being created).
+    ignored: Option<String>,
     /// How many questions went to the daemon, and how many the watched answers saved.
     pub asked: usize,
     pub saved: usize,
@@ -201,9 +217,16 @@ impl<'a> Lookups<'a> {
             timeout,
             answers: HashMap::new(),
             watched: watched.filter(|w| w.daemon.display == daemon.display),
+            ignored: None,
             asked: 0,
             saved: 0,
         }
+    }
+
+    /// Leaves container `id` out of the running containers.
+    pub fn ignoring(mut self, id: Option<&str>) -> Self {
+        self.ignored = id.map(str::to_string);
+        self
     }
 
     /// The daemon's inspect document of `name`, or `None` when it has no such object.
@@ -218,7 +241,11 @@ impl<'a> Lookups<'a> {
     /// The running containers (`GET /containers/json`), with their mounts.
     pub async fn running_containers(&mut self) -> Result<Vec<GoJson>, LookupError> {
         let list = self.get("/containers/json".into()).await?;
-        Ok(list.map(|l| l.as_array().to_vec()).unwrap_or_default())
+        let mut running = list.map(|l| l.as_array().to_vec()).unwrap_or_default();
+        if let Some(ignored) = &self.ignored {
+            running.retain(|c| c.get("Id").as_str() != Some(ignored));
+        }
+        Ok(running)
     }
 
     async fn get(&mut self, path: String) -> Result<Option<GoJson>, LookupError> {

@@ -127,7 +127,26 @@ impl Pending {
         // The address was checked when the config loaded.
         let daemon = daemon::Daemon::new(&config.daemon)
             .unwrap_or_else(|_| daemon::Daemon::new("").expect("no daemon is a valid daemon"));
-        let mut lookups = daemon::Lookups::new(&daemon, config.lookup_timeout, watched);
+        let lookups = daemon::Lookups::new(&daemon, config.lookup_timeout, watched);
+        self.resolve(config, lookups, created).await
+    }
+
+    /// [`Pending::look_up`] for the background audit, which decides container `itself` as if
+    /// it were being created: it is not one of the running containers its binds could be
+    /// swapped by.
+    pub async fn look_up_for_audit(&mut self, config: &DockerConfig, itself: Option<&str>) {
+        let daemon = daemon::Daemon::new(&config.daemon)
+            .unwrap_or_else(|_| daemon::Daemon::new("").expect("no daemon is a valid daemon"));
+        let lookups = daemon::Lookups::new(&daemon, config.lookup_timeout, None).ignoring(itself);
+        self.resolve(config, lookups, None).await;
+    }
+
+    async fn resolve(
+        &mut self,
+        config: &DockerConfig,
+        mut lookups: daemon::Lookups<'_>,
+        created: Option<&references::Created>,
+    ) -> (usize, usize) {
         match references::resolve(
             &self.route,
             &mut self.request,

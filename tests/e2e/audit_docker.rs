@@ -1,0 +1,294 @@
+//! `portcullis audit docker` against a real dockerd holding containers, a swarm service and
+//! plugins made while nothing was guarded: what it reports, exactly.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+use crate::docker_harness::{Dockerd, IMAGE};
+use crate::support::workspace;
+
+/// What the daemon's own plugin (the one the harness starts) lets through: everything.
+const NOTHING_GUARDED: &str = "policies: []\ndocker:\n  allowUninspectable: [plugin-create]\n";
+
+const AUDITED: &str = r#"
+policies:
+  - name: privileged
+    module: builtin:privileged
+  - name: host-namespaces
+    module: builtin:host-namespaces
+  - name: host-mounts
+    module: builtin:host-mounts
+"#;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(d: &Dockerd, args: &[&str]) -> String {
+    let out = d.docker(args);
+    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn audit(d: &Dockerd, config: &str, args: &[&str]) -> Output {
+    let path = d.dir.path().join("audit.yaml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", "docker", "--config"])
+        .arg(&path)
+        .arg("--host")
+        .arg(format!(
+            "unix://{}",
+            d.dir.path().join("docker.sock").display()
+        ))
+        .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            workspace().join("target").join("e2e-cache-cli"),
+        )
+        .output()
+        .expect("run portcullis")
+}
+
+/// `(kind, name, policy, result)` of every JSON line.
+fn findings(out: &Output) -> BTreeSet<(String, String, String, String)> {
+    assert!(out.status.success(), "audit failed: {}", text(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert_eq!(v["door"], "docker", "{line}");
+            let r = &v["resource"];
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["name"].as_str().unwrap().to_string(),
+                v["policy"].as_str().unwrap().to_string(),
+                v["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn finding(kind: &str, name: &str, policy: &str, result: &str) -> (String, String, String, String) {
+    (kind.into(), name.into(), policy.into(), result.into())
+}
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
+    let d = Dockerd::start(NOTHING_GUARDED);
+    let sleep = ["sleep", "600"];
+    let run = |name: &str, options: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(options);
+        args.push(IMAGE);
+        args.extend_from_slice(&sleep);
+        ok(&d, &args);
+    };
+    run("plain", &["--network", "none"]);
+    run("hostnet", &["--network", "host"]);
+    run(
+        "sensitive",
+        &["--network", "none", "-v", "/etc:/host-etc:ro"],
+    );
+    // Made, never started (this machine could not start it: privileged containers need
+    // capabilities the test's own sandbox may lack): still audited.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "priv",
+            "--network",
+            "none",
+            "--privileged",
+            IMAGE,
+            "true",
+        ],
+    );
+    // Binds another running container could swap for a link: refused by the door itself. A
+    // container is not among those that could swap its own binds.
+    let shared = d.dir.path().join("data");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let shared = shared.display().to_string();
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "inside",
+            "--network",
+            "none",
+            "-v",
+            &format!("{shared}/sub:/x"),
+            IMAGE,
+            "true",
+        ],
+    );
+    run(
+        "writer",
+        &[
+            "--network",
+            "none",
+            "-v",
+            &format!("{shared}:/data"),
+            "-v",
+            &format!("{shared}/sub:/sub"),
+        ],
+    );
+    // A container joining another's network namespace is decided by what it joins.
+    run("joiner", &["--network", "container:hostnet"]);
+
+    // A swarm service binding / (no replicas: its spec is what is audited, not its tasks).
+    ok(
+        &d,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:23773",
+        ],
+    );
+    let (status, body) = d.api(
+        "POST",
+        "/v1.41/services/create",
+        Some(
+            format!(
+                r#"{{"Name":"rooted","Mode":{{"Replicated":{{"Replicas":0}}}},"TaskTemplate":{{"ContainerSpec":{{"Image":"{IMAGE}","Command":["sleep","600"],"Mounts":[{{"Type":"bind","Source":"/","Target":"/hostroot"}}]}}}}}}"#
+            )
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // Plugins made from a directory: one whose mount was pointed at / before.
+    for name in ["rootplug", "safeplug"] {
+        let plugin_dir = d.dir.path().join(name);
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(d.dir.path().join("rootfs"))
+            .arg(&plugin_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // dockerd refuses a second plugin made from the very same root filesystem layer.
+        std::fs::write(plugin_dir.join("rootfs/name"), name).unwrap();
+        std::fs::write(
+            plugin_dir.join("config.json"),
+            format!(
+                r#"{{"Description":"{name}","Documentation":"https://example.com","Entrypoint":["/bin/sleep","600"],
+                "Interface":{{"Types":["docker.volumedriver/1.0"],"Socket":"p.sock"}},"Network":{{"Type":"none"}},
+                "Mounts":[{{"Name":"data","Source":"/srv/plugin-data","Destination":"/data","Type":"bind","Options":["rbind"],"Settable":["source"]}}],
+                "Linux":{{"Capabilities":[]}}}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &d,
+            &["plugin", "create", name, &plugin_dir.display().to_string()],
+        );
+    }
+    ok(&d, &["plugin", "set", "rootplug", "data.source=/"]);
+
+    let all = findings(&audit(
+        &d,
+        AUDITED,
+        &["--format", "json", "--only", "containers,services,plugins"],
+    ));
+    assert_eq!(
+        all,
+        BTreeSet::from([
+            finding("Container", "priv", "privileged", "fail"),
+            finding("Container", "hostnet", "host-namespaces", "fail"),
+            finding("Container", "joiner", "host-namespaces", "fail"),
+            finding("Container", "sensitive", "host-mounts", "fail"),
+            finding("Container", "inside", "docker-door", "fail"),
+            finding("Service", "rooted", "host-mounts", "fail"),
+            finding("Plugin", "rootplug:latest", "host-mounts", "fail"),
+        ])
+    );
+
+    // The daemon's own settings, as this test started it: no default bridge (2.2), Docker
+    // kept from iptables (2.4, read from its command line), an authorization plugin (2.12),
+    // logs in json-file (2.13), a swarm node, where live restore cannot be on (2.15).
+    let out = audit(
+        &d,
+        AUDITED,
+        &["--format", "json", "--show-passes", "--only", "daemon"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let items: std::collections::BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["policy"], "cis-docker-daemon", "{v}");
+            assert_eq!(v["resource"]["kind"], "Daemon", "{v}");
+            assert_eq!(v["wouldDeny"], false, "{v}");
+            (
+                v["rule"].as_str().unwrap().to_string(),
+                v["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(items.len(), 18, "{items:?}");
+    for (id, result) in [
+        ("2.2", "pass"),
+        ("2.4", "fail"),
+        ("2.6", "pass"),
+        ("2.9", "fail"),
+        ("2.12", "pass"),
+        ("2.13", "fail"),
+        ("2.15", "pass"),
+        ("2.18", "pass"),
+    ] {
+        assert_eq!(items[id], result, "{id}: {items:?}");
+    }
+    let out = audit(
+        &d,
+        AUDITED,
+        &["--format", "json", "--only", "daemon", "--exclude", "2.4"],
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"2.4\""));
+
+    // The built-in default set numbers its findings as the benchmark does.
+    let out = audit(&d, crate::support::DEFAULT_POLICIES, &["--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    let privileged = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["resource"]["name"] == "priv" && v["policy"] == "cis-docker")
+        .unwrap_or_else(|| panic!("no cis-docker line for priv:\n{lines}"));
+    assert!(
+        privileged.to_string().contains("5.5 privileged"),
+        "{privileged}"
+    );
+
+    // The table counts by container.
+    let out = audit(&d, AUDITED, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("OBJECT"), "{table}");
+    assert!(
+        table.contains("Container priv: privileged fail (enforce, would deny): "),
+        "{table}"
+    );
+
+    // Nothing was changed: every container is as it was, the stopped one still stopped.
+    assert_eq!(
+        ok(&d, &["inspect", "-f", "{{.State.Running}}", "priv"]),
+        "false"
+    );
+    assert_eq!(
+        ok(&d, &["inspect", "-f", "{{.State.Running}}", "plain"]),
+        "true"
+    );
+}
