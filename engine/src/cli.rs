@@ -85,8 +85,9 @@ pub enum Command {
     ///
     /// Each object is decided as if it were created now, through the same path as a
     /// request; nothing is changed (a mutating policy's patch is reported). Output: a table
-    /// of counts by policy and namespace with the first findings (default), or
-    /// --format json, one line per finding (docs/audit.md names the fields).
+    /// of counts by policy and namespace with the first findings (default);
+    /// --format json, one line per finding (docs/audit.md names the fields); or
+    /// --format html, one self-contained page with charts (> report.html).
     ///
     /// Exits 0 when the audit ran (whatever it found), 1 when some kinds could not be
     /// listed (the rest was audited; stderr says which), 2 when it could not run.
@@ -176,6 +177,8 @@ pub enum AuditFormat {
     Table,
     /// One JSON object per line for each finding.
     Json,
+    /// One self-contained HTML page with charts (redirect it to a file).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -437,6 +440,11 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
             stdout,
             args.common.show_passes,
         )),
+        AuditFormat::Html => Box::new(background::html::Html::new(
+            stdout,
+            report_title("Kubernetes", options.namespace.as_deref()),
+            "Namespace",
+        )),
     };
     let mut reports = args.write_reports.then(|| {
         let cleanup = match (&options.namespace, &options.selector) {
@@ -524,6 +532,11 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
         AuditFormat::Json => Box::new(background::json::JsonLines::new(
             stdout,
             args.common.show_passes,
+        )),
+        AuditFormat::Html => Box::new(background::html::Html::new(
+            stdout,
+            report_title("Docker", Some(&config.docker.daemon)),
+            "Object",
         )),
     };
     let mut summary = background::Summary::default();
@@ -636,6 +649,15 @@ async fn daemon_startup(
         Err(_) => None,
     };
     crate::background::daemon_settings::Startup { args, file }
+}
+
+/// `Portcullis audit: Kubernetes (team-a), 2026-12-03T06:00:00Z`.
+fn report_title(door: &str, scope: Option<&str>) -> String {
+    let when = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    match scope {
+        Some(scope) => format!("Portcullis audit: {door} ({scope}), {when}"),
+        None => format!("Portcullis audit: {door}, {when}"),
+    }
 }
 
 /// A progress bar on stderr when it is a terminal; otherwise one that draws nothing.

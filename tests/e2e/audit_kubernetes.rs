@@ -92,7 +92,7 @@ spec:
           containers: [{name: job, image: busybox}]
 "#;
 
-fn audit(cluster: &Cluster, config: &std::path::Path, args: &[&str]) -> Output {
+pub(crate) fn audit(cluster: &Cluster, config: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["audit", "kubernetes", "--config"])
         .arg(config)
@@ -150,7 +150,7 @@ fn finding(
 }
 
 /// A cluster holding `WORKLOADS`, and the audit's config written in a directory.
-fn cluster_with_workloads() -> (Cluster, tempfile::TempDir, std::path::PathBuf) {
+pub(crate) fn cluster_with_workloads() -> (Cluster, tempfile::TempDir, std::path::PathBuf) {
     let cluster = Cluster::start();
     cluster.namespace_for_pods("audit-a");
     let out = cluster.kubectl(&["create", "namespace", "audit-b"], None);

@@ -2,7 +2,8 @@
 //! from source, and the conformance corpora in `tests/corpora/`.
 //!
 //! - `audit_docker`: `portcullis audit docker` against a real dockerd.
-//! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server.
+//! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server;
+//!   `audit_report`: its HTML report rendered by a headless Chromium.
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
@@ -21,6 +22,7 @@
 
 mod audit_docker;
 mod audit_kubernetes;
+mod audit_report;
 mod chart;
 mod conformance;
 mod decision_path;

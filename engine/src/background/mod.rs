@@ -10,6 +10,7 @@
 
 pub mod daemon_settings;
 pub mod docker;
+pub mod html;
 pub mod json;
 pub mod kubernetes;
 pub mod policy_report;
@@ -145,7 +146,8 @@ pub fn outcomes(verdict: &Verdict) -> Vec<PolicyOutcome> {
                         .filter(|p| p.as_array().is_some_and(|ops| !ops.is_empty()));
                     let mut message = Vec::new();
                     if let Some(ops) = patch.as_ref().and_then(|p| p.as_array()) {
-                        message.push(format!("would patch: {} operations", ops.len()));
+                        let plural = if ops.len() == 1 { "" } else { "s" };
+                        message.push(format!("would patch: {} operation{plural}", ops.len()));
                     }
                     message.extend(d.warnings.iter().cloned());
                     PolicyOutcome {
