@@ -489,7 +489,6 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
 fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
     use crate::background::{self, daemon_settings, docker as audit};
     use crate::docker::daemon::Daemon;
-    use futures::StreamExt;
 
     let mut config = match &args.common.config {
         Some(path) => Config::load(path)?,
@@ -515,17 +514,25 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
         bail!("--policy {name}: no policy of that name in the configuration");
     }
     let wanted = |what: DockerAuditSubject| args.only.is_empty() || args.only.contains(&what);
-    let plugin_name = config.docker_plugin_name();
+    let subjects = [
+        (DockerAuditSubject::Containers, audit::Subject::Container),
+        (DockerAuditSubject::Services, audit::Subject::Service),
+        (DockerAuditSubject::Plugins, audit::Subject::Plugin),
+        (DockerAuditSubject::Daemon, audit::Subject::Daemon),
+    ]
+    .into_iter()
+    .filter(|(what, _)| wanted(*what))
+    .map(|(_, subject)| subject)
+    .collect();
+    let options = audit::Options {
+        subjects,
+        exclude: args.exclude.clone(),
+        daemon_json: args.daemon_json.clone(),
+        only: args.common.policy.clone(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let unreachable = || format!("cannot reach the Docker daemon at {}", config.docker.daemon);
-    let info = runtime
-        .block_on(daemon.query("/info"))
-        .with_context(unreachable)?
-        .ok_or_else(|| anyhow::anyhow!("{}: no /info", unreachable()))?
-        .to_value();
-
     let stdout = std::io::stdout().lock();
     let mut output: Box<dyn background::Output> = match args.common.format {
         AuditFormat::Table => Box::new(background::table::Table::new(stdout, "OBJECT")),
@@ -539,116 +546,19 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
             "Object",
         )),
     };
-    let mut summary = background::Summary::default();
-    let only = args.common.policy.as_deref();
-    let mut emit = |mut report: background::ObjectReport| -> std::io::Result<()> {
-        if let Some(name) = only {
-            report.outcomes.retain(|o| o.policy == name);
-        }
-        summary.add(&report);
-        output.object(&report)
-    };
-
-    let startup = runtime.block_on(daemon_startup(&daemon, args.daemon_json.as_deref()));
-    if wanted(DockerAuditSubject::Daemon) && only.is_none_or(|p| p == daemon_settings::POLICY) {
-        let bridge = runtime
-            .block_on(daemon.query("/networks/bridge"))
-            .ok()
-            .flatten()
-            .map(|b| b.to_value());
-        let reported = daemon_settings::Reported {
-            info: &info,
-            bridge: bridge.as_ref(),
-        };
-        emit(daemon_settings::audit(&reported, &startup, &args.exclude))?;
-    }
-
-    let mut subjects = Vec::new();
-    for (what, subject) in [
-        (DockerAuditSubject::Containers, audit::Subject::Container),
-        (DockerAuditSubject::Services, audit::Subject::Service),
-        (DockerAuditSubject::Plugins, audit::Subject::Plugin),
-    ] {
-        if wanted(what) && only != Some(daemon_settings::POLICY) {
-            subjects.push(subject);
-        }
-    }
-    let calls = runtime
-        .block_on(audit::calls(
-            &daemon,
-            &subjects,
-            &audit::default_cgroupns(&info, &startup),
-        ))
-        .map_err(|(what, e)| anyhow::anyhow!("cannot list {what}: {e}"))?;
     let progress = progress_bar("objects");
-    progress.set_length(calls.len() as u64);
-    let policies = &policies;
-    let plugin_name = plugin_name.as_str();
-    let reports: Vec<background::ObjectReport> = runtime.block_on(
-        futures::stream::iter(calls)
-            .map(|call| {
-                let progress = progress.clone();
-                async move {
-                    let report = audit::decide(policies, plugin_name, call).await;
-                    progress.inc(1);
-                    report
-                }
-            })
-            // In the order listed, a few at a time.
-            .buffered(4)
-            .collect(),
-    );
+    let summary = audit::run(
+        runtime.handle(),
+        &daemon,
+        &policies,
+        &config.docker_plugin_name(),
+        &options,
+        &mut *output,
+        &progress,
+    )?;
     progress.finish_and_clear();
-    for report in reports {
-        emit(report)?;
-    }
     output.finish(&summary)?;
     Ok(())
-}
-
-/// How dockerd was started: its command line (its pid from the socket's peer credentials),
-/// and the configuration file that names (or `path`, or /etc/docker/daemon.json). A default
-/// file that does not exist is an empty configuration, as dockerd takes it.
-async fn daemon_startup(
-    daemon: &crate::docker::daemon::Daemon,
-    path: Option<&std::path::Path>,
-) -> crate::background::daemon_settings::Startup {
-    let args: Option<Vec<String>> = match daemon.pid().await {
-        Some(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
-            .ok()
-            .map(|bytes| {
-                bytes
-                    .split(|b| *b == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            }),
-        None => None,
-    };
-    let named = args.as_ref().and_then(|args| {
-        args.iter().enumerate().find_map(|(i, a)| {
-            a.strip_prefix("--config-file=")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    (a == "--config-file")
-                        .then(|| args.get(i + 1).map(PathBuf::from))
-                        .flatten()
-                })
-        })
-    });
-    let (file, default) = match (path, named) {
-        (Some(p), _) => (p.to_path_buf(), false),
-        (None, Some(p)) => (p, false),
-        (None, None) => (PathBuf::from("/etc/docker/daemon.json"), true),
-    };
-    let file = match std::fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
-        Err(e) if default && e.kind() == std::io::ErrorKind::NotFound => {
-            Some(serde_json::json!({}))
-        }
-        Err(_) => None,
-    };
-    crate::background::daemon_settings::Startup { args, file }
 }
 
 /// `Portcullis audit: Kubernetes (team-a), 2026-12-03T06:00:00Z`.

@@ -52,9 +52,77 @@ pub struct Config {
     /// The Docker door's own rules for routes no policy can inspect.
     #[serde(default)]
     pub docker: DockerConfig,
+    /// The background audit `serve` runs on its own, when set.
+    #[serde(default)]
+    pub background_audit: Option<BackgroundAuditConfig>,
     /// Directory that relative module paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `backgroundAudit`: what `serve` audits, and how often (docs/audit.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackgroundAuditConfig {
+    /// How often, as `30m`, `1h`, `90s`.
+    #[serde(with = "humantime_serde_duration")]
+    pub interval: std::time::Duration,
+    /// Which doors: `kubernetes` (the cluster, through the service account) and `docker`
+    /// (`docker.daemon`).
+    #[serde(default = "BackgroundAuditConfig::default_doors")]
+    pub doors: Vec<BackgroundDoor>,
+    /// Also write PolicyReports (Kubernetes).
+    #[serde(default)]
+    pub write_reports: bool,
+    /// The Lease (in the engine's own namespace) that elects the one replica that audits.
+    #[serde(default)]
+    pub lease: LeaseConfig,
+}
+
+impl BackgroundAuditConfig {
+    fn default_doors() -> Vec<BackgroundDoor> {
+        vec![BackgroundDoor::Kubernetes]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackgroundDoor {
+    Kubernetes,
+    Docker,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LeaseConfig {
+    pub name: String,
+    /// How long a holder that stopped renewing keeps it before another replica takes over.
+    pub duration_seconds: u64,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            name: "portcullis-background-audit".into(),
+            duration_seconds: 30,
+        }
+    }
+}
+
+/// Durations written as humans write them (`1h`, `30m`), read with humantime.
+mod humantime_serde_duration {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        let duration = humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!("{text:?} is not a duration like 30m or 1h: {e}"))
+        })?;
+        if duration < std::time::Duration::from_secs(1) {
+            return Err(D::Error::custom("the interval must be at least 1s"));
+        }
+        Ok(duration)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -461,6 +529,7 @@ impl Config {
             ("audit", format!("{:?}", self.audit)),
             ("runtime", format!("{:?}", self.runtime)),
             ("kubernetes (but registration)", format!("{kubernetes:?}")),
+            ("backgroundAudit", format!("{:?}", self.background_audit)),
         ]
     }
 

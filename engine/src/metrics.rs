@@ -32,6 +32,13 @@ pub struct PolicyErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub policy: String,
+    /// The namespace on Kubernetes, the object on Docker.
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
 }
@@ -50,6 +57,11 @@ pub struct Metrics {
     /// Docker door lookups of the objects a call names: `result` is `asked` (a question to
     /// the daemon) or `kept` (answered from what the daemon's events say is unchanged).
     pub docker_lookups: Family<ResultLabels, Counter>,
+    /// The last background audit: its findings (fail, warn, error) by policy and place,
+    /// when it ended (Unix seconds) and how long it took.
+    pub audit_findings: Family<FindingLabels, Gauge>,
+    pub audit_last_run: Gauge,
+    pub audit_last_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -120,6 +132,24 @@ impl Metrics {
             "Lookups of the objects Docker calls name: asked of the daemon, or kept from an earlier call while the daemon's events report no change",
             docker_lookups.clone(),
         );
+        let audit_findings = Family::<FindingLabels, Gauge>::default();
+        registry.register(
+            "audit_findings",
+            "Findings (fail, warn, error) of the last background audit, by policy and namespace (the object on Docker)",
+            audit_findings.clone(),
+        );
+        let audit_last_run = Gauge::default();
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "When the last background audit ended (Unix time)",
+            audit_last_run.clone(),
+        );
+        let audit_last_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "audit_last_run_duration_seconds",
+            "How long the last background audit took",
+            audit_last_duration.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             requests,
@@ -131,6 +161,9 @@ impl Metrics {
             audit_errors,
             reloads,
             docker_lookups,
+            audit_findings,
+            audit_last_run,
+            audit_last_duration,
         }
     }
 

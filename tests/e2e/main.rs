@@ -3,7 +3,8 @@
 //!
 //! - `audit_docker`: `portcullis audit docker` against a real dockerd.
 //! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server;
-//!   `audit_report`: its HTML report rendered by a headless Chromium.
+//!   `audit_report`: its HTML report rendered by a headless Chromium; `audit_periodic`: the
+//!   background audit inside `serve`, one replica at a time.
 //! - `chart`: the Helm chart rendered and linted by Helm's own engine.
 //! - `conformance`: Pod Security Admission's own fixtures and the Docker authz samples,
 //!   decided by the default policy set exactly as upstream decides them.
@@ -22,6 +23,7 @@
 
 mod audit_docker;
 mod audit_kubernetes;
+mod audit_periodic;
 mod audit_report;
 mod chart;
 mod conformance;

@@ -7,6 +7,38 @@ use serde::Serialize;
 use crate::config::Mode;
 use crate::decision::{PolicyResult, Verdict};
 
+/// One line of the audit log.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A request decided at a door.
+    Decision(Box<AuditRecord>),
+    /// A background audit's finding: its `--format json` line (`background::json`).
+    Finding(serde_json::Value),
+}
+
+impl From<AuditRecord> for Entry {
+    fn from(record: AuditRecord) -> Entry {
+        Entry::Decision(Box::new(record))
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entry::Decision(record) => record.serialize(serializer),
+            Entry::Finding(line) => {
+                // The time first, as decisions have it.
+                let mut with_time = serde_json::Map::new();
+                with_time.insert("timestamp".into(), timestamp(SystemTime::now()).into());
+                if let serde_json::Value::Object(fields) = line {
+                    with_time.extend(fields.clone());
+                }
+                with_time.serialize(serializer)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {

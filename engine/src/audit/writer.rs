@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::AuditRecord;
+use super::Entry;
 use crate::metrics::Metrics;
 
 /// Where and how audit records are written.
@@ -42,13 +42,14 @@ impl Default for AuditConfig {
 /// The sending side, cloned into every request handler.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::Sender<Entry>,
     metrics: Metrics,
 }
 
 impl AuditSink {
     /// Queues a record; waits (and counts the wait) when the queue is full.
-    pub async fn record(&self, record: AuditRecord) {
+    pub async fn record(&self, record: impl Into<Entry>) {
+        let record = record.into();
         match self.tx.try_send(record) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
@@ -103,7 +104,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, mut rx: mpsc::Receiver<AuditRecord>) {
+    fn run(&mut self, mut rx: mpsc::Receiver<Entry>) {
         let mut line = Vec::with_capacity(1024);
         while let Some(record) = rx.blocking_recv() {
             self.write(&record, &mut line);
@@ -116,7 +117,7 @@ impl Writer {
         self.flush(true);
     }
 
-    fn write(&mut self, record: &AuditRecord, line: &mut Vec<u8>) {
+    fn write(&mut self, record: &Entry, line: &mut Vec<u8>) {
         line.clear();
         serde_json::to_writer(&mut *line, record).expect("audit records serialize");
         line.push(b'\n');

@@ -33,6 +33,161 @@ pub enum Subject {
     Container,
     Service,
     Plugin,
+    /// The daemon's own settings (`daemon_settings.rs`).
+    Daemon,
+}
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub subjects: Vec<Subject>,
+    /// Daemon setting items left out (`2.1`).
+    pub exclude: Vec<String>,
+    /// The daemon's configuration file, when not the one its command line names or
+    /// /etc/docker/daemon.json.
+    pub daemon_json: Option<std::path::PathBuf>,
+    /// Only this policy's results.
+    pub only: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            subjects: vec![
+                Subject::Container,
+                Subject::Service,
+                Subject::Plugin,
+                Subject::Daemon,
+            ],
+            exclude: Vec::new(),
+            daemon_json: None,
+            only: None,
+        }
+    }
+}
+
+/// Audits what `daemon` holds, handing each decided object to `output`, and returns the
+/// counts. Runs on the calling thread (outside any runtime); `runtime` asks the daemon.
+pub fn run(
+    runtime: &tokio::runtime::Handle,
+    daemon: &Daemon,
+    policies: &PolicySet,
+    plugin_name: &str,
+    options: &Options,
+    output: &mut dyn super::Output,
+    progress: &indicatif::ProgressBar,
+) -> Result<super::Summary, super::Error> {
+    use super::daemon_settings;
+    use futures::StreamExt;
+
+    let unreachable = |e: LookupError| {
+        super::Error::Docker(format!(
+            "cannot reach the Docker daemon at {}: {e}",
+            daemon.address()
+        ))
+    };
+    let info = runtime
+        .block_on(daemon.query("/info"))
+        .map_err(unreachable)?
+        .unwrap_or(GoJson::Null)
+        .to_value();
+    let startup = runtime.block_on(startup(daemon, options.daemon_json.as_deref()));
+    let mut summary = super::Summary::default();
+    let only = options.only.as_deref();
+    let mut emit = |mut report: ObjectReport| -> Result<(), super::Error> {
+        if let Some(name) = only {
+            report.outcomes.retain(|o| o.policy == name);
+        }
+        summary.add(&report);
+        output.object(&report).map_err(super::Error::Output)
+    };
+    if options.subjects.contains(&Subject::Daemon)
+        && only.is_none_or(|p| p == daemon_settings::POLICY)
+    {
+        let bridge = runtime
+            .block_on(daemon.query("/networks/bridge"))
+            .ok()
+            .flatten()
+            .map(|b| b.to_value());
+        let reported = daemon_settings::Reported {
+            info: &info,
+            bridge: bridge.as_ref(),
+        };
+        emit(daemon_settings::audit(
+            &reported,
+            &startup,
+            &options.exclude,
+        ))?;
+    }
+    let subjects: Vec<Subject> = options
+        .subjects
+        .iter()
+        .copied()
+        .filter(|s| *s != Subject::Daemon && only != Some(daemon_settings::POLICY))
+        .collect();
+    let calls = runtime
+        .block_on(calls(daemon, &subjects, &default_cgroupns(&info, &startup)))
+        .map_err(|(what, e)| super::Error::Docker(format!("cannot list {what}: {e}")))?;
+    progress.set_length(calls.len() as u64);
+    let reports: Vec<ObjectReport> = runtime.block_on(
+        futures::stream::iter(calls)
+            .map(|call| async move {
+                let report = decide(policies, plugin_name, call).await;
+                progress.inc(1);
+                report
+            })
+            // In the order listed, a few at a time.
+            .buffered(4)
+            .collect(),
+    );
+    for report in reports {
+        emit(report)?;
+    }
+    Ok(summary)
+}
+
+/// How dockerd was started: its command line (its pid from the socket's peer credentials),
+/// and the configuration file that names (or `path`, or /etc/docker/daemon.json). A default
+/// file that does not exist is an empty configuration, as dockerd takes it.
+pub async fn startup(
+    daemon: &Daemon,
+    path: Option<&std::path::Path>,
+) -> super::daemon_settings::Startup {
+    use std::path::PathBuf;
+    let args: Option<Vec<String>> = match daemon.pid().await {
+        Some(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .map(|bytes| {
+                bytes
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            }),
+        None => None,
+    };
+    let named = args.as_ref().and_then(|args| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix("--config-file=")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    (a == "--config-file")
+                        .then(|| args.get(i + 1).map(PathBuf::from))
+                        .flatten()
+                })
+        })
+    });
+    let (file, default) = match (path, named) {
+        (Some(p), _) => (p.to_path_buf(), false),
+        (None, Some(p)) => (p, false),
+        (None, None) => (PathBuf::from("/etc/docker/daemon.json"), true),
+    };
+    let file = match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        Err(e) if default && e.kind() == std::io::ErrorKind::NotFound => Some(json!({})),
+        Err(_) => None,
+    };
+    super::daemon_settings::Startup { args, file }
 }
 
 /// One object and the call it is decided as.

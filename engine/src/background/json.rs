@@ -22,6 +22,17 @@ struct Line<'a> {
     outcome: &'a PolicyOutcome,
 }
 
+/// One finding as its JSON line's value (the audit log writes it with a timestamp).
+pub fn line(report: &ObjectReport, outcome: &PolicyOutcome) -> serde_json::Value {
+    serde_json::to_value(Line {
+        source: "audit",
+        door: report.door,
+        resource: &report.resource,
+        outcome,
+    })
+    .expect("a finding serializes")
+}
+
 pub struct JsonLines<W: Write> {
     out: W,
     passes: bool,

@@ -13,6 +13,8 @@ pub mod docker;
 pub mod html;
 pub mod json;
 pub mod kubernetes;
+pub mod lease;
+pub mod periodic;
 pub mod policy_report;
 pub mod table;
 
@@ -246,6 +248,26 @@ impl Summary {
         }
     }
 
+    /// Adds another audit's counts (another door's).
+    pub fn merge(&mut self, other: Summary) {
+        for (kind, n) in other.objects {
+            *self.objects.entry(kind).or_default() += n;
+        }
+        self.objects_denied += other.objects_denied;
+        for (policy, places) in other.by_policy {
+            let mine = self.by_policy.entry(policy).or_default();
+            for (place, c) in places {
+                let m = mine.entry(place).or_default();
+                m.pass += c.pass;
+                m.fail += c.fail;
+                m.warn += c.warn;
+                m.error += c.error;
+                m.skip += c.skip;
+                m.would_deny += c.would_deny;
+            }
+        }
+    }
+
     pub fn objects_total(&self) -> u64 {
         self.objects.values().sum()
     }
@@ -266,6 +288,8 @@ pub enum Error {
     Kubernetes(#[from] kube::Error),
     #[error("writing the report: {0}")]
     Output(std::io::Error),
+    #[error("{0}")]
+    Docker(String),
 }
 
 /// Several outputs, each given every object in turn.

@@ -98,6 +98,11 @@ impl Daemon {
         self.get(path).await
     }
 
+    /// The address as configured (`unix:///var/run/docker.sock`).
+    pub fn address(&self) -> &str {
+        &self.display
+    }
+
     /// The pid of the process serving the socket (its peer credentials): dockerd itself.
     pub async fn pid(&self) -> Option<i32> {
         let socket = self.socket.as_ref()?;

@@ -241,6 +241,18 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         tokio::spawn(register(state.clone(), registration));
     }
 
+    if let Some(background) = config.background_audit.clone() {
+        tracing::info!(
+            every = %humantime::format_duration(background.interval),
+            "background audit on"
+        );
+        tasks.spawn(crate::background::periodic::run(
+            state.clone(),
+            background,
+            stop_rx.clone(),
+        ));
+    }
+
     tasks.spawn(reload_loop(
         state.clone(),
         options.config_path.clone(),
