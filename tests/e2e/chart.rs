@@ -61,6 +61,14 @@ pub fn render(values: &Value) -> Vec<Value> {
     objects
 }
 
+/// The rules of the first object of `kind`.
+fn rules_of(objects: &[Value], kind: &str) -> Vec<Value> {
+    find(objects, kind).unwrap()["rules"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 /// The variants users pick, by their values.
 fn variants() -> Vec<(&'static str, Value)> {
     vec![
@@ -78,6 +86,10 @@ fn variants() -> Vec<(&'static str, Value)> {
             json!({"tls": {"mode": "selfRegistration"}}),
         ),
         ("hpa", json!({"autoscaling": {"enabled": true}})),
+        (
+            "background audit",
+            json!({"backgroundAudit": {"enabled": true, "interval": "30m"}}),
+        ),
         (
             "hpa on 1.20",
             json!({"autoscaling": {"enabled": true}, "kubeVersionOverride": "1.20.2"}),
@@ -228,6 +240,53 @@ fn each_variant_renders_what_it_promises() {
         );
         assert_eq!(hook["clientConfig"]["service"]["name"], "portcullis");
     }
+
+    // The background audit: in the engine's config, with the RBAC it needs to list
+    // workloads, write reports and hold its Lease.
+    let objects = render(&json!({"backgroundAudit": {"enabled": true, "interval": "30m"}}));
+    let config: Value = serde_yaml_ng::from_str(
+        find(&objects, "ConfigMap").unwrap()["data"]["portcullis.yaml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["backgroundAudit"],
+        json!({"interval": "30m", "doors": ["kubernetes"], "writeReports": true})
+    );
+    let allows = |rules: &[Value], group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r["apiGroups"].as_array().unwrap().contains(&json!(group))
+                && r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(resource))
+                && r["verbs"].as_array().unwrap().contains(&json!(verb))
+        })
+    };
+    let cluster = rules_of(&objects, "ClusterRole");
+    for (group, resource) in [("", "pods"), ("apps", "deployments"), ("batch", "cronjobs")] {
+        assert!(allows(&cluster, group, resource, "list"), "{resource}");
+    }
+    assert!(allows(&cluster, "wgpolicyk8s.io", "policyreports", "patch"));
+    let own = rules_of(&objects, "Role");
+    assert!(allows(&own, "coordination.k8s.io", "leases", "update"));
+    assert!(
+        allows(&own, "", "secrets", "create"),
+        "self-registration keeps its Secret"
+    );
+    // Off by default: nothing of it.
+    let objects = render(&json!({}));
+    let config = find(&objects, "ConfigMap").unwrap()["data"]["portcullis.yaml"]
+        .as_str()
+        .unwrap();
+    assert!(!config.contains("backgroundAudit"), "{config}");
+    assert!(!allows(
+        &rules_of(&objects, "ClusterRole"),
+        "",
+        "pods",
+        "list"
+    ));
 
     // The ServiceMonitor verifies the engine's certificate instead of skipping verification.
     let objects = render(&json!({"metrics": {"serviceMonitor": {"enabled": true}}}));
