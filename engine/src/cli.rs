@@ -156,13 +156,26 @@ pub enum DockerAuditSubject {
 pub struct DockerAuditArgs {
     #[command(flatten)]
     pub common: AuditCommon,
-    /// The daemon (default: docker.daemon from the config, else unix:///var/run/docker.sock).
-    #[arg(long, short = 'H', value_name = "unix:///PATH")]
+    /// The daemon: unix:///PATH on this host, or tcp+tls://HOST:PORT on another (with
+    /// --tlscacert, --tlscert, --tlskey). Default: docker.daemon from the config, else
+    /// unix:///var/run/docker.sock.
+    #[arg(long, short = 'H', value_name = "ADDRESS")]
     pub host: Option<String>,
     /// The daemon's configuration file, for what the API does not say (default: the one its
     /// --config-file names, else /etc/docker/daemon.json).
     #[arg(long, value_name = "FILE")]
     pub daemon_json: Option<PathBuf>,
+    /// For a tcp+tls:// host: the CA that signed the daemon's certificate (default:
+    /// $DOCKER_CERT_PATH/ca.pem, as the docker CLI finds it).
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// For a tcp+tls:// host: the client certificate dockerd's --tlsverify asks for
+    /// (default: $DOCKER_CERT_PATH/cert.pem when it exists).
+    #[arg(long, value_name = "FILE", requires = "tlskey")]
+    pub tlscert: Option<PathBuf>,
+    /// The key of --tlscert (default: $DOCKER_CERT_PATH/key.pem).
+    #[arg(long, value_name = "FILE", requires = "tlscert")]
+    pub tlskey: Option<PathBuf>,
     /// Leave out these daemon setting items (`--exclude 2.1 --exclude 2.8`).
     #[arg(long, value_name = "ID")]
     pub exclude: Vec<String>,
@@ -500,7 +513,20 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
     if config.docker.daemon.is_empty() {
         config.docker.daemon = "unix:///var/run/docker.sock".into();
     }
-    let daemon = Daemon::new(&config.docker.daemon).map_err(|e| anyhow::anyhow!("--host: {e}"))?;
+    let daemon = if config.docker.daemon.starts_with("tcp+tls://") {
+        // Another host's paths are not this one's: bind sources are decided as written.
+        config.docker.host_root = String::new();
+        Daemon::remote(&config.docker.daemon, docker_tls(&args)?)
+    } else if config.docker.daemon.starts_with("tcp://") {
+        Err(format!(
+            "{:?}: a daemon on another host is audited only over TLS: \
+             tcp+tls://HOST:PORT with --tlscacert (and --tlscert, --tlskey)",
+            config.docker.daemon
+        ))
+    } else {
+        Daemon::new(&config.docker.daemon)
+    }
+    .map_err(|e| anyhow::anyhow!("--host: {e}"))?;
     for id in &args.exclude {
         if !daemon_settings::ids().any(|known| known == id) {
             bail!("--exclude {id}: not a daemon setting item (2.1 to 2.18)");
@@ -559,6 +585,57 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     output.finish(&summary)?;
     Ok(())
+}
+
+/// The TLS client for a remote daemon: its CA, and the client certificate when there is one,
+/// from the flags or where the docker CLI looks ($DOCKER_CERT_PATH, else ~/.docker).
+fn docker_tls(args: &DockerAuditArgs) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert_dir = std::env::var_os("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+    let in_dir = |name: &str| cert_dir.as_ref().map(|d| d.join(name));
+    let ca = args
+        .tlscacert
+        .clone()
+        .or_else(|| in_dir("ca.pem"))
+        .context("--tlscacert is needed for a tcp+tls:// host")?;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the CA {}", ca.display()))?;
+    for cert in certs {
+        roots
+            .add(cert)
+            .with_context(|| format!("{}: not a CA certificate", ca.display()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let client = match (&args.tlscert, &args.tlskey) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => match (in_dir("cert.pem"), in_dir("key.pem")) {
+            (Some(cert), Some(key)) if cert.exists() && key.exists() => Some((cert, key)),
+            _ => None,
+        },
+    };
+    let config = match client {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(&cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(&key)
+                .with_context(|| format!("cannot read the key {}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("the client certificate and key do not match")?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(std::sync::Arc::new(config))
 }
 
 /// `Portcullis audit: Kubernetes (team-a), 2026-12-03T06:00:00Z`.

@@ -292,3 +292,118 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
         "true"
     );
 }
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn a_daemon_on_another_host_is_audited_over_tls_with_a_client_certificate() {
+    let ca = crate::server_harness::TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(certs.path(), "dockerd");
+    let ca_file = certs.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let port = 23761;
+    let d = Dockerd::start_with(
+        NOTHING_GUARDED,
+        &[
+            format!("-H=tcp://127.0.0.1:{port}"),
+            "--tlsverify".into(),
+            format!("--tlscacert={}", ca_file.display()),
+            format!("--tlscert={}", cert.display()),
+            format!("--tlskey={}", key.display()),
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "priv",
+            "--network",
+            "none",
+            "--privileged",
+            IMAGE,
+            "true",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "plain",
+            "--network",
+            "none",
+            IMAGE,
+            "true",
+        ],
+    );
+    let config = d.dir.path().join("audit.yaml");
+    std::fs::write(&config, AUDITED).unwrap();
+    // No certificates where the docker CLI would look, unless given.
+    let nowhere = tempfile::tempdir().unwrap();
+    let remote = |tls: &[&str], args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["audit", "docker", "--config"])
+            .arg(&config)
+            .args(["--host", &format!("tcp+tls://127.0.0.1:{port}")])
+            .args(tls)
+            .args(args)
+            .env("HOME", nowhere.path())
+            .env_remove("DOCKER_CERT_PATH")
+            .env(
+                "XDG_CACHE_HOME",
+                workspace().join("target").join("e2e-cache-cli"),
+            )
+            .output()
+            .expect("run portcullis")
+    };
+    let (ca_arg, cert_arg, key_arg) = (
+        ca_file.display().to_string(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    );
+    let tls = [
+        "--tlscacert",
+        ca_arg.as_str(),
+        "--tlscert",
+        cert_arg.as_str(),
+        "--tlskey",
+        key_arg.as_str(),
+    ];
+    let out = remote(&tls, &["--format", "json", "--only", "containers"]);
+    assert_eq!(
+        findings(&out),
+        BTreeSet::from([finding("Container", "priv", "privileged", "fail")])
+    );
+    // The daemon's settings: what the API says is decided; its command line, on another
+    // host, cannot be read, and says so.
+    let out = remote(
+        &tls,
+        &["--format", "json", "--show-passes", "--only", "daemon"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    let result = |id: &str| -> String {
+        lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["rule"] == id)
+            .unwrap_or_else(|| panic!("no {id}:\n{lines}"))["result"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(result("2.12"), "pass");
+    assert_eq!(result("2.4"), "skip");
+
+    // Without the client certificate dockerd asks for: a clear error, exit 2.
+    let out = remote(&["--tlscacert", ca_arg.as_str()], &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "cannot reach the Docker daemon at tcp+tls://127.0.0.1:{port}"
+        )),
+        "{}",
+        text(&out)
+    );
+}

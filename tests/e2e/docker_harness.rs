@@ -46,6 +46,11 @@ fn require(binary: &str, package: &str) -> PathBuf {
 impl Dockerd {
     /// Starts Portcullis with `config` (policies YAML) and a dockerd that consults it.
     pub fn start(config: &str) -> Dockerd {
+        Dockerd::start_with(config, &[])
+    }
+
+    /// As [`Dockerd::start`], with more dockerd arguments (another listener, say).
+    pub fn start_with(config: &str, dockerd_args: &[String]) -> Dockerd {
         let turn = ONE_DOCKERD_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -83,6 +88,7 @@ impl Dockerd {
             .arg(d.join("docker.pid"))
             .arg(format!("--authorization-plugin={name}"))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .args(dockerd_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(
                 std::fs::File::create(d.join("dockerd.log")).unwrap(),

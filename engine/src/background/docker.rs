@@ -81,8 +81,12 @@ pub fn run(
     use futures::StreamExt;
 
     let unreachable = |e: LookupError| {
+        let why = match e {
+            LookupError::Unreachable(_, why) => why,
+            other => other.to_string(),
+        };
         super::Error::Docker(format!(
-            "cannot reach the Docker daemon at {}: {e}",
+            "cannot reach the Docker daemon at {}: {why}",
             daemon.address()
         ))
     };
@@ -132,7 +136,7 @@ pub fn run(
     let reports: Vec<ObjectReport> = runtime.block_on(
         futures::stream::iter(calls)
             .map(|call| async move {
-                let report = decide(policies, plugin_name, call).await;
+                let report = decide(policies, daemon, plugin_name, call).await;
                 progress.inc(1);
                 report
             })
@@ -154,6 +158,11 @@ pub async fn startup(
     path: Option<&std::path::Path>,
 ) -> super::daemon_settings::Startup {
     use std::path::PathBuf;
+    if !daemon.is_local() {
+        // Another host's command line and files are not readable from here.
+        let file = path.and_then(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok());
+        return super::daemon_settings::Startup { args: None, file };
+    }
     let args: Option<Vec<String>> = match daemon.pid().await {
         Some(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
             .ok()
@@ -306,12 +315,17 @@ pub fn plugin_call(plugin: &GoJson) -> Call {
 /// Decides one call through the Docker door (reading, looking up, deciding) and reports it.
 /// A call the door itself refuses (a reference it cannot look up, a bind another container
 /// could swap) is a result of its own, `docker-door`.
-pub async fn decide(policies: &PolicySet, plugin_name: &str, call: Call) -> ObjectReport {
+pub async fn decide(
+    policies: &PolicySet,
+    daemon: &Daemon,
+    plugin_name: &str,
+    call: Call,
+) -> ObjectReport {
     let decided = match docker::prepare(policies, &call.authz, plugin_name) {
         Ok(mut pending) => {
             if pending.needs_lookups() {
                 pending
-                    .look_up_for_audit(policies.docker_config(), call.itself.as_deref())
+                    .look_up_for_audit(policies.docker_config(), daemon, call.itself.as_deref())
                     .await;
             }
             docker::decide(policies, pending)

@@ -33,11 +33,29 @@ pub enum LookupError {
     NotJson(String),
 }
 
-/// Where the daemon listens: a unix socket (`unix:///var/run/docker.sock`).
+/// Where the daemon listens: a unix socket (`unix:///var/run/docker.sock`), or for the
+/// background audit of another host, TCP with TLS (`tcp+tls://host:2376`).
 #[derive(Debug, Clone)]
 pub struct Daemon {
     socket: Option<PathBuf>,
+    remote: Option<Remote>,
     display: String,
+}
+
+/// A daemon reached over TCP with TLS, as `docker --tlsverify -H tcp://…` reaches it.
+#[derive(Clone)]
+struct Remote {
+    address: String,
+    server_name: rustls_pki_types::ServerName<'static>,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("address", &self.address)
+            .finish()
+    }
 }
 
 impl Daemon {
@@ -47,6 +65,7 @@ impl Daemon {
         if address.is_empty() {
             return Ok(Daemon {
                 socket: None,
+                remote: None,
                 display: String::new(),
             });
         }
@@ -58,8 +77,42 @@ impl Daemon {
             })?;
         Ok(Daemon {
             socket: Some(PathBuf::from(path)),
+            remote: None,
             display: address.to_string(),
         })
+    }
+
+    /// A daemon on another host: `tcp+tls://host:port`, its certificate verified with `tls`
+    /// (which also carries the client certificate dockerd's `--tlsverify` asks for).
+    pub fn remote(address: &str, tls: Arc<rustls::ClientConfig>) -> Result<Daemon, String> {
+        let authority = address
+            .strip_prefix("tcp+tls://")
+            .map(|a| a.trim_end_matches('/'))
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| {
+                format!("{address:?} is not a daemon address: use tcp+tls://HOST:PORT")
+            })?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .filter(|(_, p)| p.parse::<u16>().is_ok())
+            .ok_or_else(|| format!("{address:?}: the port is missing (tcp+tls://HOST:2376)"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{address:?}: {e}"))?;
+        Ok(Daemon {
+            socket: None,
+            remote: Some(Remote {
+                address: format!("{host}:{port}"),
+                server_name,
+                tls: tokio_rustls::TlsConnector::from(tls),
+            }),
+            display: address.to_string(),
+        })
+    }
+
+    /// Whether the daemon runs on this host: its host paths and process are ours to read.
+    pub fn is_local(&self) -> bool {
+        self.remote.is_none()
     }
 
     /// Sends `GET path` (unversioned: the daemon's own API version) on a new connection.
@@ -67,20 +120,30 @@ impl Daemon {
         &self,
         path: &str,
     ) -> Result<hyper::Response<hyper::body::Incoming>, LookupError> {
-        let socket = self.socket.as_ref().ok_or(LookupError::NotConfigured)?;
         let unreachable = |e: &dyn std::fmt::Display| {
             LookupError::Unreachable(self.display.clone(), e.to_string())
         };
-        let stream = tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(&e))?;
-        tokio::spawn(async move {
-            // Ends when the response has been read and the sender dropped.
-            let _ = connection.await;
-        });
+        let mut sender = match (&self.socket, &self.remote) {
+            (Some(socket), _) => {
+                let stream = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                http1(stream).await.map_err(|e| unreachable(&e))?
+            }
+            (None, Some(remote)) => {
+                let tcp = tokio::net::TcpStream::connect(&remote.address)
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                let _ = tcp.set_nodelay(true);
+                let stream = remote
+                    .tls
+                    .connect(remote.server_name.clone(), tcp)
+                    .await
+                    .map_err(|e| unreachable(&format!("TLS: {e}")))?;
+                http1(stream).await.map_err(|e| unreachable(&e))?
+            }
+            (None, None) => return Err(LookupError::NotConfigured),
+        };
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, "docker")
             .header(hyper::header::USER_AGENT, "portcullis")
@@ -147,6 +210,21 @@ impl Daemon {
             }
         }
     }
+}
+
+/// An HTTP/1.1 connection over `stream`, served by a task of its own until the response
+/// has been read and the sender dropped.
+async fn http1<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// The objects one call can be decided by. Each is looked up at most once per call, and

@@ -134,10 +134,13 @@ impl Pending {
     /// [`Pending::look_up`] for the background audit, which decides container `itself` as if
     /// it were being created: it is not one of the running containers its binds could be
     /// swapped by.
-    pub async fn look_up_for_audit(&mut self, config: &DockerConfig, itself: Option<&str>) {
-        let daemon = daemon::Daemon::new(&config.daemon)
-            .unwrap_or_else(|_| daemon::Daemon::new("").expect("no daemon is a valid daemon"));
-        let lookups = daemon::Lookups::new(&daemon, config.lookup_timeout, None).ignoring(itself);
+    pub async fn look_up_for_audit(
+        &mut self,
+        config: &DockerConfig,
+        daemon: &daemon::Daemon,
+        itself: Option<&str>,
+    ) {
+        let lookups = daemon::Lookups::new(daemon, config.lookup_timeout, None).ignoring(itself);
         self.resolve(config, lookups, None).await;
     }
 
