@@ -407,3 +407,52 @@ fn a_daemon_on_another_host_is_audited_over_tls_with_a_client_certificate() {
         text(&out)
     );
 }
+
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn the_plugin_audits_its_own_daemon_on_a_schedule() {
+    // The plugin lets everything through, and audits what runs every second.
+    let d = Dockerd::start(
+        "policies:\n  - {name: privileged, module: builtin:privileged, mode: audit}\n\
+         backgroundAudit:\n  interval: 1s\n  doors: [docker]\n",
+    );
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "priv",
+            "--network",
+            "none",
+            "--privileged",
+            IMAGE,
+            "true",
+        ],
+    );
+    crate::support::eventually(
+        "the background audit's finding",
+        std::time::Duration::from_secs(30),
+        || {
+            let found: Vec<serde_json::Value> = d
+                .audit_records()
+                .into_iter()
+                .filter(|r| r["source"] == "audit" && r["resource"]["kind"] == "Container")
+                .collect();
+            match found.first() {
+                Some(r) if r["resource"]["name"] == "priv" && r["policy"] == "privileged" => {
+                    assert_eq!(r["result"], "fail", "{r}");
+                    assert_eq!(r["door"], "docker", "{r}");
+                    Ok(())
+                }
+                _ => Err(format!("{found:?}")),
+            }
+        },
+    );
+    // The daemon's settings are in the same log.
+    assert!(
+        d.audit_records()
+            .iter()
+            .any(|r| r["source"] == "audit" && r["policy"] == "cis-docker-daemon"),
+        "no daemon setting findings"
+    );
+}

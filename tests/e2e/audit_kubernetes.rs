@@ -549,3 +549,37 @@ fn an_unknown_policy_or_an_unreachable_cluster_is_a_clear_error() {
         text(&out)
     );
 }
+
+#[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
+fn a_progress_bar_shows_on_a_terminal_and_nowhere_else() {
+    let (cluster, dir, config) = cluster_with_workloads();
+    // On a terminal (a pseudo-terminal from util-linux's `script`): the bar is drawn on
+    // stderr, counting objects.
+    let command = format!(
+        "KUBECONFIG={} XDG_CACHE_HOME={} {} audit kubernetes --config {} >{}",
+        cluster.kubeconfig.display(),
+        workspace().join("target").join("e2e-cache-cli").display(),
+        env!("CARGO_BIN_EXE_portcullis"),
+        config.display(),
+        dir.path().join("table.txt").display(),
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        terminal.contains(" objects ("),
+        "no progress bar: {terminal:?}"
+    );
+    // Redirected: nothing but the report.
+    let out = audit(&cluster, &config, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
