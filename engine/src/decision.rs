@@ -126,7 +126,12 @@ fn describe(d: &Decision) -> String {
             d.message.clone()
         };
     }
-    d.reasons
+    reasons_text(&d.reasons)
+}
+
+/// `reason (field); reason (field)`: how a denial's reasons read wherever they are shown.
+pub fn reasons_text(reasons: &[crate::abi::Reason]) -> String {
+    reasons
         .iter()
         .map(|r| {
             if r.field.is_empty() {

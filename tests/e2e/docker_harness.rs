@@ -241,6 +241,38 @@ impl Dockerd {
         crate::support::wait_for_log(&self.plugin_log, "policies reloaded", from);
     }
 
+    /// A managed plugin `name` made from a directory (the test image's root filesystem): a
+    /// volume driver that sleeps, with one settable bind mount `data` of /srv/plugin-data.
+    pub fn create_plugin(&self, name: &str) {
+        let plugin_dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("rootfs"))
+            .arg(&plugin_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // dockerd refuses a second plugin made from the very same root filesystem layer.
+        std::fs::write(plugin_dir.join("rootfs/name"), name).unwrap();
+        std::fs::write(
+            plugin_dir.join("config.json"),
+            format!(
+                r#"{{"Description":"{name}","Documentation":"https://example.com","Entrypoint":["/bin/sleep","600"],
+                "Interface":{{"Types":["docker.volumedriver/1.0"],"Socket":"p.sock"}},"Network":{{"Type":"none"}},
+                "Mounts":[{{"Name":"data","Source":"/srv/plugin-data","Destination":"/data","Type":"bind","Options":["rbind"],"Settable":["source"]}}],
+                "Linux":{{"Capabilities":[]}}}}"#
+            ),
+        )
+        .unwrap();
+        let out = self.docker(&["plugin", "create", name, &plugin_dir.display().to_string()]);
+        assert!(
+            out.status.success(),
+            "docker plugin create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("audit.log"))
             .unwrap_or_default()

@@ -455,31 +455,7 @@ fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
 
     // Plugins made from a directory: one whose settings were pointed at / before.
     for name in ["rootplug", "safeplug"] {
-        let plugin_dir = d.dir.path().join(name);
-        std::fs::create_dir_all(&plugin_dir).unwrap();
-        let status = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(d.dir.path().join("rootfs"))
-            .arg(&plugin_dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        // dockerd refuses a second plugin made from the very same root filesystem layer.
-        std::fs::write(plugin_dir.join("rootfs/name"), name).unwrap();
-        std::fs::write(
-            plugin_dir.join("config.json"),
-            format!(
-                r#"{{"Description":"{name}","Documentation":"https://example.com","Entrypoint":["/bin/sleep","600"],
-                "Interface":{{"Types":["docker.volumedriver/1.0"],"Socket":"p.sock"}},"Network":{{"Type":"none"}},
-                "Mounts":[{{"Name":"data","Source":"/srv/plugin-data","Destination":"/data","Type":"bind","Options":["rbind"],"Settable":["source"]}}],
-                "Linux":{{"Capabilities":[]}}}}"#
-            ),
-        )
-        .unwrap();
-        ok(
-            &d,
-            &["plugin", "create", name, &plugin_dir.display().to_string()],
-        );
+        d.create_plugin(name);
     }
     ok(&d, &["plugin", "set", "rootplug", "data.source=/"]);
 

@@ -199,21 +199,7 @@ impl<W: Write> Output for Html<W> {
                 self.rows_more += 1;
                 continue;
             }
-            let why = if o.reasons.is_empty() {
-                o.message.clone()
-            } else {
-                o.reasons
-                    .iter()
-                    .map(|r| {
-                        if r.field.is_empty() {
-                            r.message.clone()
-                        } else {
-                            format!("{} ({})", r.message, r.field)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
+            let why = o.why();
             self.rows.push(Row {
                 object: name.clone(),
                 policy: match &o.rule {

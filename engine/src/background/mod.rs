@@ -66,13 +66,7 @@ impl Outcome {
     }
 }
 
-/// A field a denial is about, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reason {
-    pub message: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub field: String,
-}
+pub use crate::abi::Reason;
 
 /// One policy's part in one object's audit.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +88,17 @@ pub struct PolicyOutcome {
     /// RFC 6902 JSON Patch a mutating policy would apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<serde_json::Value>,
+}
+
+impl PolicyOutcome {
+    /// Why, in one line: the reasons with their fields, or the message.
+    pub fn why(&self) -> String {
+        if self.reasons.is_empty() {
+            self.message.clone()
+        } else {
+            crate::decision::reasons_text(&self.reasons)
+        }
+    }
 }
 
 /// Every matching policy's result for one object.
@@ -130,14 +135,7 @@ pub fn outcomes(verdict: &Verdict) -> Vec<PolicyOutcome> {
                     } else {
                         String::new()
                     },
-                    reasons: d
-                        .reasons
-                        .iter()
-                        .map(|r| Reason {
-                            message: r.message.clone(),
-                            field: r.field.clone(),
-                        })
-                        .collect(),
+                    reasons: d.reasons.clone(),
                     patch: None,
                 },
                 Ok(d) => {

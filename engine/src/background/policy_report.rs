@@ -99,21 +99,11 @@ impl<'a> PolicyReports<'a> {
             .map(|o| {
                 let counter = &mut summary[o.result.as_str()];
                 *counter = (counter.as_u64().unwrap_or(0) + 1).into();
-                let message = match (o.result, o.reasons.is_empty()) {
-                    (_, false) => o
-                        .reasons
-                        .iter()
-                        .map(|r| {
-                            if r.field.is_empty() {
-                                r.message.clone()
-                            } else {
-                                format!("{} ({})", r.message, r.field)
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    (Outcome::Pass, true) => "passed".into(),
-                    _ => o.message.clone(),
+                let message = match o.result {
+                    Outcome::Pass if o.reasons.is_empty() && o.message.is_empty() => {
+                        "passed".to_string()
+                    }
+                    _ => o.why(),
                 };
                 let mut properties = json!({
                     "mode": serde_json::to_value(o.mode).unwrap_or_default(),

@@ -44,22 +44,7 @@ impl<W: Write> Output for Table<W> {
                 Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
                 None => format!("{} {}", r.kind, r.name),
             };
-            let why = if outcome.reasons.is_empty() {
-                outcome.message.clone()
-            } else {
-                outcome
-                    .reasons
-                    .iter()
-                    .map(|r| {
-                        if r.field.is_empty() {
-                            r.message.clone()
-                        } else {
-                            format!("{} ({})", r.message, r.field)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
+            let why = outcome.why();
             let deny = if outcome.would_deny {
                 ", would deny"
             } else {
