@@ -359,10 +359,7 @@ fn register_command(args: RegisterArgs) -> anyhow::Result<()> {
 }
 
 fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default_config(),
-    };
+    let mut config = config_or_default(args.config.as_deref())?;
     if let Some(address) = args.address {
         config.server.address = address;
     }
@@ -392,10 +389,7 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
     use crate::background::{self, Output as _, kubernetes as audit};
     use crate::kubernetes::{ReviewOptions, claims, namespaces};
 
-    let config = match &args.common.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default_config(),
-    };
+    let config = config_or_default(args.common.config.as_deref())?;
     let policies = PolicySet::load(&config)?;
     if let Some(name) = &args.common.policy
         && !policies.contains(name)
@@ -446,19 +440,11 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
         only: args.common.policy.clone(),
         page_size: args.page_size.max(1),
     };
-    let stdout = std::io::stdout().lock();
-    let mut output: Box<dyn background::Output> = match args.common.format {
-        AuditFormat::Table => Box::new(background::table::Table::new(stdout, "NAMESPACE")),
-        AuditFormat::Json => Box::new(background::json::JsonLines::new(
-            stdout,
-            args.common.show_passes,
-        )),
-        AuditFormat::Html => Box::new(background::html::Html::new(
-            stdout,
-            report_title("Kubernetes", options.namespace.as_deref()),
-            "Namespace",
-        )),
-    };
+    let mut output = audit_output(
+        &args.common,
+        "Namespace",
+        report_title("Kubernetes", options.namespace.as_deref()),
+    );
     let mut reports = args.write_reports.then(|| {
         let cleanup = match (&options.namespace, &options.selector) {
             (_, Some(_)) => background::policy_report::Cleanup::Nothing,
@@ -493,20 +479,17 @@ fn audit_kubernetes_command(args: KubernetesAuditArgs) -> anyhow::Result<()> {
     for s in &skipped {
         eprintln!("portcullis: not audited: {s}");
     }
-    if skipped.iter().any(|s| s.why.starts_with("cannot list")) {
+    if skipped.iter().any(|s| s.failed) {
         std::process::exit(1);
     }
     Ok(())
 }
 
 fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
-    use crate::background::{self, daemon_settings, docker as audit};
+    use crate::background::{daemon_settings, docker as audit};
     use crate::docker::daemon::Daemon;
 
-    let mut config = match &args.common.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default_config(),
-    };
+    let mut config = config_or_default(args.common.config.as_deref())?;
     if let Some(host) = &args.host {
         config.docker.daemon = host.clone();
     }
@@ -559,19 +542,11 @@ fn audit_docker_command(args: DockerAuditArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let stdout = std::io::stdout().lock();
-    let mut output: Box<dyn background::Output> = match args.common.format {
-        AuditFormat::Table => Box::new(background::table::Table::new(stdout, "OBJECT")),
-        AuditFormat::Json => Box::new(background::json::JsonLines::new(
-            stdout,
-            args.common.show_passes,
-        )),
-        AuditFormat::Html => Box::new(background::html::Html::new(
-            stdout,
-            report_title("Docker", Some(&config.docker.daemon)),
-            "Object",
-        )),
-    };
+    let mut output = audit_output(
+        &args.common,
+        "Object",
+        report_title("Docker", Some(&config.docker.daemon)),
+    );
     let progress = progress_bar("objects");
     let summary = audit::run(
         runtime.handle(),
@@ -606,6 +581,9 @@ fn docker_tls(args: &DockerAuditArgs) -> anyhow::Result<std::sync::Arc<rustls::C
     let certs = CertificateDer::pem_file_iter(&ca)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("cannot read the CA {}", ca.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no PEM certificate in it (--tlscacert)", ca.display());
+    }
     for cert in certs {
         roots
             .add(cert)
@@ -636,6 +614,22 @@ fn docker_tls(args: &DockerAuditArgs) -> anyhow::Result<std::sync::Arc<rustls::C
         None => builder.with_no_client_auth(),
     };
     Ok(std::sync::Arc::new(config))
+}
+
+/// Where an audit's findings go, on standard output: `place` names what the counts are
+/// grouped by (`Namespace`, `Object`).
+fn audit_output(
+    common: &AuditCommon,
+    place: &'static str,
+    title: String,
+) -> Box<dyn crate::background::Output> {
+    use crate::background::{html::Html, json::JsonLines, table::Table};
+    let stdout = std::io::stdout().lock();
+    match common.format {
+        AuditFormat::Table => Box::new(Table::new(stdout, place)),
+        AuditFormat::Json => Box::new(JsonLines::new(stdout, common.show_passes)),
+        AuditFormat::Html => Box::new(Html::new(stdout, title, place)),
+    }
 }
 
 /// `Portcullis audit: Kubernetes (team-a), 2026-12-03T06:00:00Z`.
@@ -682,6 +676,14 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
+}
+
+/// The configuration at `path`, or the built-in default set without one.
+fn config_or_default(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config(),
+    })
 }
 
 fn single_policy_config(module: &std::path::Path, settings: &str) -> anyhow::Result<Config> {

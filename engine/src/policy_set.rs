@@ -343,14 +343,14 @@ impl PolicySet {
             let mut result = policy.run(&current);
             // The patch stays in the policy's result too: the background audit reports it.
             if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
-                && let Some(patch_text) = decision.patch.clone()
+                && let Some(patch_text) = decision.patch.as_deref()
             {
                 let base = match parsed.take() {
                     Some(value) => Ok(value.into_owned()),
                     None => serde_json::from_str(&current.object)
                         .map_err(|e| format!("object is not JSON: {e}")),
                 };
-                match base.and_then(|value| apply(value, &patch_text)) {
+                match base.and_then(|value| apply(value, patch_text)) {
                     Ok(object) => {
                         current = std::borrow::Cow::Owned(renormalize(&current, &object));
                         parsed = Some(std::borrow::Cow::Owned(object));

@@ -4,11 +4,9 @@
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use crate::docker_harness::{Dockerd, IMAGE};
+use crate::docker_harness::{Dockerd, IMAGE, NOTHING_GUARDED};
+use crate::support::text;
 use crate::support::workspace;
-
-/// What the daemon's own plugin (the one the harness starts) lets through: everything.
-const NOTHING_GUARDED: &str = "policies: []\ndocker:\n  allowUninspectable: [plugin-create]\n";
 
 const AUDITED: &str = r#"
 policies:
@@ -19,20 +17,6 @@ policies:
   - name: host-mounts
     module: builtin:host-mounts
 "#;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(d: &Dockerd, args: &[&str]) -> String {
-    let out = d.docker(args);
-    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn audit(d: &Dockerd, config: &str, args: &[&str]) -> Output {
     let path = d.dir.path().join("audit.yaml");
@@ -88,7 +72,7 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
         args.extend_from_slice(options);
         args.push(IMAGE);
         args.extend_from_slice(&sleep);
-        ok(&d, &args);
+        d.ok(&args);
     };
     run("plain", &["--network", "none"]);
     run("hostnet", &["--network", "host"]);
@@ -98,38 +82,32 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
     );
     // Made, never started (this machine could not start it: privileged containers need
     // capabilities the test's own sandbox may lack): still audited.
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "priv",
-            "--network",
-            "none",
-            "--privileged",
-            IMAGE,
-            "true",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "priv",
+        "--network",
+        "none",
+        "--privileged",
+        IMAGE,
+        "true",
+    ]);
     // Binds another running container could swap for a link: refused by the door itself. A
     // container is not among those that could swap its own binds.
     let shared = d.dir.path().join("data");
     std::fs::create_dir_all(shared.join("sub")).unwrap();
     let shared = shared.display().to_string();
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "inside",
-            "--network",
-            "none",
-            "-v",
-            &format!("{shared}/sub:/x"),
-            IMAGE,
-            "true",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "inside",
+        "--network",
+        "none",
+        "-v",
+        &format!("{shared}/sub:/x"),
+        IMAGE,
+        "true",
+    ]);
     run(
         "writer",
         &[
@@ -145,17 +123,14 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
     run("joiner", &["--network", "container:hostnet"]);
 
     // A swarm service binding / (no replicas: its spec is what is audited, not its tasks).
-    ok(
-        &d,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            "127.0.0.1",
-            "--listen-addr",
-            "127.0.0.1:23773",
-        ],
-    );
+    d.ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:23773",
+    ]);
     let (status, body) = d.api(
         "POST",
         "/v1.41/services/create",
@@ -172,7 +147,7 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
     for name in ["rootplug", "safeplug"] {
         d.create_plugin(name);
     }
-    ok(&d, &["plugin", "set", "rootplug", "data.source=/"]);
+    d.ok(&["plugin", "set", "rootplug", "data.source=/"]);
 
     let all = findings(&audit(
         &d,
@@ -260,11 +235,11 @@ fn what_a_daemon_already_runs_is_decided_as_the_calls_that_would_make_it() {
 
     // Nothing was changed: every container is as it was, the stopped one still stopped.
     assert_eq!(
-        ok(&d, &["inspect", "-f", "{{.State.Running}}", "priv"]),
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "priv"]),
         "false"
     );
     assert_eq!(
-        ok(&d, &["inspect", "-f", "{{.State.Running}}", "plain"]),
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "plain"]),
         "true"
     );
 }
@@ -288,31 +263,25 @@ fn a_daemon_on_another_host_is_audited_over_tls_with_a_client_certificate() {
             format!("--tlskey={}", key.display()),
         ],
     );
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "priv",
-            "--network",
-            "none",
-            "--privileged",
-            IMAGE,
-            "true",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "plain",
-            "--network",
-            "none",
-            IMAGE,
-            "true",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "priv",
+        "--network",
+        "none",
+        "--privileged",
+        IMAGE,
+        "true",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        IMAGE,
+        "true",
+    ]);
     let config = d.dir.path().join("audit.yaml");
     std::fs::write(&config, AUDITED).unwrap();
     // No certificates where the docker CLI would look, unless given.
@@ -392,19 +361,16 @@ fn the_plugin_audits_its_own_daemon_on_a_schedule() {
         "policies:\n  - {name: privileged, module: builtin:privileged, mode: audit}\n\
          backgroundAudit:\n  interval: 1s\n  doors: [docker]\n",
     );
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "priv",
-            "--network",
-            "none",
-            "--privileged",
-            IMAGE,
-            "true",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "priv",
+        "--network",
+        "none",
+        "--privileged",
+        IMAGE,
+        "true",
+    ]);
     crate::support::eventually(
         "the background audit's finding",
         std::time::Duration::from_secs(30),

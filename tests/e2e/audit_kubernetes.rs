@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use crate::kubernetes::{Cluster, text};
+use crate::kubernetes::Cluster;
+use crate::support::text;
 use crate::support::workspace;
 
 const CONFIG: &str = r#"

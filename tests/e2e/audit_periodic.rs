@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::audit_kubernetes::cluster_with_workloads;
-use crate::kubernetes::text;
 use crate::server_harness::Server;
+use crate::support::text;
 
 const CONFIG: &str = "policies:\n  - {name: pss-baseline, module: builtin:pss-baseline}\n\
 kubernetes:\n  ownNamespace: portcullis-test\n\

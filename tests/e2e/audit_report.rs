@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::audit_kubernetes::{audit, cluster_with_workloads};
-use crate::kubernetes::text;
+use crate::support::text;
 use crate::support::workspace;
 
 fn chromium() -> PathBuf {

@@ -2,20 +2,13 @@
 //! Portcullis on the plugin socket.
 
 use crate::docker_harness::{Dockerd, IMAGE};
+use crate::support::text;
 
 /// The default set, plus an allow list of registries.
 fn policies() -> String {
     format!(
         "{}  - name: registries\n    module: builtin:registries\n    settings:\n      allowedRegistries: [registry.example.com, docker.io/library/tiny]\n",
         crate::support::DEFAULT_POLICIES
-    )
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     )
 }
 

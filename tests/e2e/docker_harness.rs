@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 const SPEC_DIR: &str = "/etc/docker/plugins";
 pub const IMAGE: &str = "tiny:1";
 
+/// A plugin config that lets everything through: objects made before anything is guarded.
+pub const NOTHING_GUARDED: &str = "policies: []\ndocker:\n  allowUninspectable: [plugin-create]\n";
+
 pub struct Dockerd {
     pub name: String,
     pub dir: tempfile::TempDir,
@@ -239,6 +242,17 @@ impl Dockerd {
         )
         .unwrap();
         crate::support::wait_for_log(&self.plugin_log, "policies reloaded", from);
+    }
+
+    /// Runs the docker CLI, which must succeed; its trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            crate::support::text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// A managed plugin `name` made from a directory (the test image's root filesystem): a

@@ -4,24 +4,8 @@
 //! Each way through another object is refused with 403 and creates nothing; the ordinary
 //! uses of the same features still work.
 
-use crate::docker_harness::{Dockerd, IMAGE};
-
-/// Before Portcullis guards anything: no policies, plugins may be created from a directory.
-const NOTHING_GUARDED: &str = "policies: []\ndocker:\n  allowUninspectable: [plugin-create]\n";
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(d: &Dockerd, args: &[&str]) -> String {
-    let out = d.docker(args);
-    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::docker_harness::{Dockerd, IMAGE, NOTHING_GUARDED};
+use crate::support::text;
 
 /// `docker run` refused by the plugin, with each of `expect` in the message.
 fn refused(d: &Dockerd, args: &[&str], expect: &[&str]) {
@@ -38,7 +22,7 @@ fn refused(d: &Dockerd, args: &[&str], expect: &[&str]) {
 }
 
 fn names(d: &Dockerd) -> Vec<String> {
-    ok(d, &["ps", "-a", "--format", "{{.Names}}"])
+    d.ok(&["ps", "-a", "--format", "{{.Names}}"])
         .lines()
         .map(str::to_string)
         .collect()
@@ -62,116 +46,92 @@ fn containers_are_decided_with_what_they_join_and_mount() {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend(flags);
         args.extend([IMAGE, "sleep", "600"]);
-        ok(&d, &args);
+        d.ok(&args);
     }
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "chain",
-            "--network",
-            "container:hostnet",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "rootdata",
-            "-v",
-            "/:/hostroot",
-            IMAGE,
-            "true",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "data",
-            "-v",
-            "datavol:/data",
-            IMAGE,
-            "true",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "volume",
-            "create",
-            "--opt",
-            "type=none",
-            "--opt",
-            "o=bind",
-            "--opt",
-            "device=/",
-            "hostvol",
-        ],
-    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chain",
+        "--network",
+        "container:hostnet",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "rootdata",
+        "-v",
+        "/:/hostroot",
+        IMAGE,
+        "true",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "data",
+        "-v",
+        "datavol:/data",
+        IMAGE,
+        "true",
+    ]);
+    d.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/",
+        "hostvol",
+    ]);
     let writer_mount = format!("{shared}:/data");
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "writer",
-            "-v",
-            &writer_mount,
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "writer",
+        "-v",
+        &writer_mount,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
     // The writer plants a link to the host's root in the directory it may write to.
-    ok(
-        &d,
-        &[
-            "exec",
-            "writer",
-            "/bin/busybox",
-            "ln",
-            "-s",
-            "/",
-            "/data/evil",
-        ],
-    );
+    d.ok(&[
+        "exec",
+        "writer",
+        "/bin/busybox",
+        "ln",
+        "-s",
+        "/",
+        "/data/evil",
+    ]);
     // Made, not started, before Portcullis: it joins hostnet only when it starts.
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "late",
-            "--network",
-            "container:hostnet",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "late",
+        "--network",
+        "container:hostnet",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
 
     // A local volume of the host kernel's own process filesystem.
-    ok(
-        &d,
-        &[
-            "volume",
-            "create",
-            "--opt",
-            "type=proc",
-            "--opt",
-            "device=proc",
-            "procvol",
-        ],
-    );
+    d.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=proc",
+        "--opt",
+        "device=proc",
+        "procvol",
+    ]);
 
     d.reload(crate::support::DEFAULT_POLICIES);
     let before = names(&d);
@@ -300,7 +260,7 @@ fn containers_are_decided_with_what_they_join_and_mount() {
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("form-encoded body"), "{answer}");
     // An old API version's start takes a HostConfig, binds included.
-    ok(&d, &["create", "--name", "oldstart", IMAGE, "true"]);
+    d.ok(&["create", "--name", "oldstart", IMAGE, "true"]);
     let (status, answer) = d.api(
         "POST",
         "/v1.23/containers/oldstart/start",
@@ -311,7 +271,7 @@ fn containers_are_decided_with_what_they_join_and_mount() {
         answer.contains("5.6 sensitive host directories"),
         "{answer}"
     );
-    ok(&d, &["rm", "oldstart"]);
+    d.ok(&["rm", "oldstart"]);
     // A name the daemon does not know cannot be decided.
     refused(
         &d,
@@ -322,21 +282,12 @@ fn containers_are_decided_with_what_they_join_and_mount() {
 
     // The ordinary uses still work: a sidecar in an ordinary container's network, a data
     // container's named volume, a bind of the very directory another container writes.
-    ok(
-        &d,
-        &["run", "--rm", "--network", "container:app", IMAGE, "true"],
-    );
-    ok(
-        &d,
-        &["run", "--rm", "--pid", "container:app", IMAGE, "true"],
-    );
-    ok(
-        &d,
-        &["run", "--rm", "--volumes-from", "data", IMAGE, "true"],
-    );
+    d.ok(&["run", "--rm", "--network", "container:app", IMAGE, "true"]);
+    d.ok(&["run", "--rm", "--pid", "container:app", IMAGE, "true"]);
+    d.ok(&["run", "--rm", "--volumes-from", "data", IMAGE, "true"]);
     let same = format!("{shared}:/x");
-    ok(&d, &["run", "--rm", "-v", &same, IMAGE, "true"]);
-    ok(&d, &["run", "--rm", "-v", "datavol:/d", IMAGE, "true"]);
+    d.ok(&["run", "--rm", "-v", &same, IMAGE, "true"]);
+    d.ok(&["run", "--rm", "-v", "datavol:/d", IMAGE, "true"]);
 
     // A start joins and mounts now: `late`, made before, would join hostnet's namespace.
     let out = d.docker(&["start", "late"]);
@@ -347,16 +298,13 @@ fn containers_are_decided_with_what_they_join_and_mount() {
         "{}",
         text(&out)
     );
-    let state = ok(&d, &["inspect", "-f", "{{.State.Status}}", "late"]);
+    let state = d.ok(&["inspect", "-f", "{{.State.Status}}", "late"]);
     assert_eq!(state, "created", "the refused start ran the container");
     // A bind allowed at create whose directory became a link to / before the start.
     let quiet = d.dir.path().join("quiet");
     std::fs::create_dir_all(quiet.join("later")).unwrap();
     let later = format!("{}/later:/x", quiet.display());
-    ok(
-        &d,
-        &["create", "--name", "planted", "-v", &later, IMAGE, "true"],
-    );
+    d.ok(&["create", "--name", "planted", "-v", &later, IMAGE, "true"]);
     std::fs::remove_dir(quiet.join("later")).unwrap();
     std::os::unix::fs::symlink("/", quiet.join("later")).unwrap();
     let out = d.docker(&["start", "planted"]);
@@ -371,10 +319,7 @@ fn containers_are_decided_with_what_they_join_and_mount() {
     // link is decided as the bind it now is, started or not.
     std::fs::create_dir_all(quiet.join("copied")).unwrap();
     let copied = format!("{}/copied:/x", quiet.display());
-    ok(
-        &d,
-        &["create", "--name", "cptarget", "-v", &copied, IMAGE, "true"],
-    );
+    d.ok(&["create", "--name", "cptarget", "-v", &copied, IMAGE, "true"]);
     std::fs::remove_dir(quiet.join("copied")).unwrap();
     std::os::unix::fs::symlink("/", quiet.join("copied")).unwrap();
     let out = d.docker(&["cp", "cptarget:/x/etc/hostname", "-"]);
@@ -386,39 +331,33 @@ fn containers_are_decided_with_what_they_join_and_mount() {
     );
     // A network join of a container that does not exist yet is created, as dockerd allows;
     // it is decided when it starts.
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "early",
-            "--network",
-            "container:notyet",
-            IMAGE,
-            "true",
-        ],
-    );
+    d.ok(&[
+        "create",
+        "--name",
+        "early",
+        "--network",
+        "container:notyet",
+        IMAGE,
+        "true",
+    ]);
     // An ordinary container starts as before, and so does one made before Portcullis.
-    ok(&d, &["create", "--name", "plainstart", IMAGE, "true"]);
-    ok(&d, &["start", "plainstart"]);
-    ok(&d, &["start", "data"]);
+    d.ok(&["create", "--name", "plainstart", IMAGE, "true"]);
+    d.ok(&["start", "plainstart"]);
+    d.ok(&["start", "data"]);
 }
 
 #[test]
 #[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
 fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
     let d = Dockerd::start(NOTHING_GUARDED);
-    ok(
-        &d,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            "127.0.0.1",
-            "--listen-addr",
-            "127.0.0.1:23772",
-        ],
-    );
+    d.ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:23772",
+    ]);
     let spec = |name: &str, mounts: &str, env: &str| {
         format!(
             r#"{{"Name":"{name}","TaskTemplate":{{"ContainerSpec":{{"Image":"{IMAGE}","Command":["sleep","600"],"Env":["V={env}"],"Mounts":[{mounts}]}}}}}}"#
@@ -457,7 +396,7 @@ fn rollbacks_and_plugin_enables_are_decided_as_what_they_restore() {
     for name in ["rootplug", "safeplug"] {
         d.create_plugin(name);
     }
-    ok(&d, &["plugin", "set", "rootplug", "data.source=/"]);
+    d.ok(&["plugin", "set", "rootplug", "data.source=/"]);
 
     d.reload(crate::support::DEFAULT_POLICIES);
 
@@ -558,18 +497,15 @@ fn answers_are_kept_only_while_the_daemon_reports_no_change() {
     let writer = format!("{}:/s", shared.display());
     let inside = format!("{}/sub:/x", shared.display());
     // A container that may write to `shared`, not running yet.
-    ok(
-        &d,
-        &[
-            "create", "--name", "writer", "-v", &writer, IMAGE, "sleep", "600",
-        ],
-    );
-    ok(&d, &["run", "--rm", "-v", &inside, IMAGE, "true"]);
+    d.ok(&[
+        "create", "--name", "writer", "-v", &writer, IMAGE, "sleep", "600",
+    ]);
+    d.ok(&["run", "--rm", "-v", &inside, IMAGE, "true"]);
     // Later calls are answered from what was kept, while nothing changes: creates with the
     // same bind ask the daemon no more.
     crate::support::eventually("answers kept", std::time::Duration::from_secs(30), || {
         let before = lookups(&metrics(&d), "kept");
-        ok(&d, &["create", "-v", &inside, IMAGE, "true"]);
+        d.ok(&["create", "-v", &inside, IMAGE, "true"]);
         let after = lookups(&metrics(&d), "kept");
         if after > before {
             Ok(())
@@ -580,7 +516,7 @@ fn answers_are_kept_only_while_the_daemon_reports_no_change() {
     // A plain `docker run` asks the daemon nothing: its start is of a container created
     // through the door, whose create was recorded.
     let asked = lookups(&metrics(&d), "asked");
-    ok(&d, &["run", "--rm", "--network", "none", IMAGE, "true"]);
+    d.ok(&["run", "--rm", "--network", "none", IMAGE, "true"]);
     assert_eq!(
         lookups(&metrics(&d), "asked"),
         asked,
@@ -588,7 +524,7 @@ fn answers_are_kept_only_while_the_daemon_reports_no_change() {
     );
     // The writer starts: an event, after which nothing kept is used, and the bind inside
     // what it writes is refused. (The event reaches the plugin a moment after the start.)
-    ok(&d, &["start", "writer"]);
+    d.ok(&["start", "writer"]);
     crate::support::eventually("the start seen", std::time::Duration::from_secs(10), || {
         let out = d.docker(&["create", "-v", &inside, IMAGE, "true"]);
         if text(&out).contains("which container writer can write to") {

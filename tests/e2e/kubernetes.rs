@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::server_harness::Server;
-use crate::support::workspace;
+use crate::support::{text, workspace};
 
 fn cluster_script() -> PathBuf {
     workspace().join("tests/provision/cluster.sh")
@@ -104,15 +104,7 @@ fn eventually<T>(what: &str, attempt: impl FnMut() -> Result<T, String>) -> T {
     crate::support::eventually(what, Duration::from_secs(30), attempt)
 }
 
-pub(crate) fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-const POLICIES: &str = r#"
+pub(crate) const POLICIES: &str = r#"
 policies:
   - name: privileged
     module: builtin:privileged

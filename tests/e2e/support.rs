@@ -72,6 +72,15 @@ pub fn portcullis(args: &[&str]) -> Output {
         .expect("run portcullis")
 }
 
+/// A command's stdout and stderr, for failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn stdout_json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(

@@ -15,19 +15,7 @@ seconds="${2:-10}"
 for tool in perf wrk inferno-collapse-perf inferno-flamegraph; do
     command -v "$tool" >/dev/null || { echo "$tool is not installed (see the header of $0)" >&2; exit 1; }
 done
-bin=${BIN:-./target/release/portcullis}
-[ -n "${BIN:-}" ] || cargo build --release -q -p portcullis
-config=()
-[ -n "${CONFIG:-}" ] && config=(--config "$CONFIG")
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-XDG_CACHE_HOME="$work/cache" "$bin" serve "${config[@]}" --address 127.0.0.1:18443 \
-    --audit-file "$work/audit.log" 2>"$work/serve.log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
-    sleep 0.1
-done
+source tests/load/serve.sh
 # Warm up, then sample the middle of a saturating run.
 wrk -t2 -c16 -d3s -s tests/load/review.lua https://127.0.0.1:18443/validate >/dev/null
 wrk -t2 -c16 -d"$((seconds + 4))s" -s tests/load/review.lua https://127.0.0.1:18443/validate \

@@ -18,19 +18,7 @@ duration=${1:-20s}
 connections=${2:-16}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 
-bin=${BIN:-./target/release/portcullis}
-[ -n "${BIN:-}" ] || cargo build --release -q -p portcullis
-config=()
-[ -n "${CONFIG:-}" ] && config=(--config "$CONFIG")
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-XDG_CACHE_HOME="$work/cache" "$bin" serve "${config[@]}" --address 127.0.0.1:18443 \
-    --audit-file "$work/audit.log" 2>"$work/serve.log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
-    sleep 0.1
-done
+source tests/load/serve.sh
 echo "after start-up: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 if [ -n "${3:-}" ]; then
     # Fixed rate, latency corrected for coordinated omission: oha (cargo install oha).

@@ -25,27 +25,29 @@ pub struct Startup {
 }
 
 impl Startup {
-    /// The last value of a command-line flag (`--flag=value`, `--flag value`, or `--flag`
-    /// alone for a boolean), as dockerd's flag parser takes the last occurrence.
-    fn flag(&self, names: &[&str]) -> Option<String> {
-        let args = self.args.as_ref()?;
-        let mut found = None;
+    /// Every value given to a command-line flag, in order (`--flag=value`, `--flag value`,
+    /// or `--flag` alone for a boolean).
+    fn flag_values(&self, names: &[&str]) -> Vec<String> {
+        let Some(args) = self.args.as_ref() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
         let mut i = 0;
         while i < args.len() {
-            let arg = &args[i];
             for name in names {
-                if let Some(rest) = arg.strip_prefix(name) {
-                    if let Some(value) = rest.strip_prefix('=') {
-                        found = Some(value.to_string());
-                    } else if rest.is_empty() {
-                        // A boolean flag alone is true; another takes the next argument.
-                        match args.get(i + 1) {
-                            Some(next) if !next.starts_with('-') && !is_bool_flag(name) => {
-                                found = Some(next.clone());
-                                i += 1;
-                            }
-                            _ => found = Some("true".into()),
+                let Some(rest) = args[i].strip_prefix(name) else {
+                    continue;
+                };
+                if let Some(value) = rest.strip_prefix('=') {
+                    found.push(value.to_string());
+                } else if rest.is_empty() {
+                    // A boolean flag alone is true; another takes the next argument.
+                    match args.get(i + 1) {
+                        Some(next) if !next.starts_with('-') && !is_bool_flag(name) => {
+                            found.push(next.clone());
+                            i += 1;
                         }
+                        _ => found.push("true".into()),
                     }
                 }
             }
@@ -54,16 +56,17 @@ impl Startup {
         found
     }
 
+    /// The last value of a command-line flag, as dockerd's flag parser takes the last.
+    fn flag(&self, names: &[&str]) -> Option<String> {
+        self.flag_values(names).pop()
+    }
+
     /// A setting from the command line if given there, else from the file; `None` when
-    /// neither could be read. `Some(None)`: readable, and not set.
-    fn setting(&self, flags: &[&str], key: &str) -> Option<Option<Value>> {
-        if let Some(value) = self.flag(flags) {
-            return Some(Some(Value::String(value)));
-        }
-        match (&self.args, &self.file) {
-            (_, Some(file)) => Some(file.get(key).cloned()),
-            (Some(_), None) => None,
-            (None, None) => None,
+    /// that cannot be known (the file is unreadable). `Some(None)`: known, and not set.
+    pub(crate) fn setting(&self, flags: &[&str], key: &str) -> Option<Option<Value>> {
+        match self.flag(flags) {
+            Some(value) => Some(Some(Value::String(value))),
+            None => self.file.as_ref().map(|file| file.get(key).cloned()),
         }
     }
 }
@@ -307,46 +310,20 @@ fn check(id: &str, reported: &Reported<'_>, startup: &Startup) -> Found {
             if !warnings.is_empty() {
                 return Found::NotMet(warnings.join("; "));
             }
-            let hosts: Vec<String> = match (&startup.args, &startup.file) {
-                (None, None) => return Found::Unknown(UNREADABLE.into()),
-                _ => {
-                    let mut hosts: Vec<String> = startup
-                        .args
-                        .iter()
+            if startup.args.is_none() && startup.file.is_none() {
+                return Found::Unknown(UNREADABLE.into());
+            }
+            let mut hosts = startup.flag_values(&["-H", "--host"]);
+            if let Some(file) = &startup.file {
+                hosts.extend(
+                    file["hosts"]
+                        .as_array()
+                        .into_iter()
                         .flatten()
-                        .zip(
-                            startup
-                                .args
-                                .iter()
-                                .flatten()
-                                .skip(1)
-                                .map(Some)
-                                .chain([None]),
-                        )
-                        .filter_map(|(a, next)| {
-                            a.strip_prefix("-H=")
-                                .or_else(|| a.strip_prefix("--host="))
-                                .map(str::to_string)
-                                .or_else(|| {
-                                    matches!(a.as_str(), "-H" | "--host")
-                                        .then(|| next.cloned())
-                                        .flatten()
-                                })
-                        })
-                        .collect();
-                    if let Some(file) = &startup.file {
-                        hosts.extend(
-                            file["hosts"]
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string),
-                        );
-                    }
-                    hosts
-                }
-            };
+                        .filter_map(Value::as_str)
+                        .map(str::to_string),
+                );
+            }
             let tcp: Vec<&String> = hosts.iter().filter(|h| h.starts_with("tcp://")).collect();
             if tcp.is_empty() {
                 return Found::Met("the daemon does not listen on TCP".into());

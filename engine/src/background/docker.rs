@@ -408,16 +408,9 @@ pub async fn calls(
 /// `host` on v1.
 pub fn default_cgroupns(info: &Value, startup: &super::daemon_settings::Startup) -> String {
     let configured = startup
-        .args
-        .iter()
+        .setting(&["--default-cgroupns-mode"], "default-cgroupns-mode")
         .flatten()
-        .find_map(|a| a.strip_prefix("--default-cgroupns-mode="))
-        .map(str::to_string)
-        .or_else(|| {
-            startup.file.as_ref()?["default-cgroupns-mode"]
-                .as_str()
-                .map(str::to_string)
-        });
+        .and_then(|mode| mode.as_str().map(str::to_string));
     configured.unwrap_or_else(|| match info["CgroupVersion"].as_str() {
         Some("2") => "private".into(),
         _ => "host".into(),

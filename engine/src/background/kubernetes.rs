@@ -215,6 +215,9 @@ pub fn decide(
 pub struct Skipped {
     pub what: String,
     pub why: String,
+    /// The API server refused or failed the list (RBAC, say), as opposed to not serving
+    /// the kind at all: the audit is incomplete.
+    pub failed: bool,
 }
 
 impl std::fmt::Display for Skipped {
@@ -258,6 +261,7 @@ pub fn run(
             skipped.push(Skipped {
                 what: label,
                 why: "not served by this API server".into(),
+                failed: false,
             });
             continue;
         };
@@ -278,6 +282,7 @@ pub fn run(
                     skipped.push(Skipped {
                         what: label.clone(),
                         why: format!("cannot list: {e}"),
+                        failed: true,
                     });
                     break;
                 }

@@ -11,17 +11,18 @@ const LISTED: usize = 50;
 
 pub struct Table<W: Write> {
     out: W,
-    /// The column naming where an object is: `NAMESPACE` or `CONTAINER`.
-    place: &'static str,
+    /// The column naming where an object is (`NAMESPACE`, `OBJECT`).
+    place: String,
     listed: Vec<String>,
     unlisted: u64,
 }
 
 impl<W: Write> Table<W> {
-    pub fn new(out: W, place: &'static str) -> Self {
+    /// `place`: what the counts are grouped by (`Namespace`), shown as its column's head.
+    pub fn new(out: W, place: &str) -> Self {
         Table {
             out,
-            place,
+            place: place.to_uppercase(),
             listed: Vec::new(),
             unlisted: 0,
         }
@@ -66,7 +67,7 @@ impl<W: Write> Output for Table<W> {
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         let header = [
             "POLICY",
-            self.place,
+            &self.place,
             "CHECKED",
             "PASS",
             "FAIL",
