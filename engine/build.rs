@@ -30,6 +30,7 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-runtime-class",
     "portcullis-policy-healthcheck",
     "portcullis-policy-restart-policy",
+    "portcullis-policy-image-signatures",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
 ];

@@ -11,7 +11,7 @@ use portcullis::admission::{self, Admission, Scope};
 use portcullis::config::Config;
 use portcullis::kubernetes::AdmissionReview;
 use portcullis::policy_set::PolicySet;
-use portcullis::runtime::{Limits, Runtime, RuntimeOptions};
+use portcullis::runtime::{Grants, Limits, Runtime, RuntimeOptions};
 
 const POD: &str = include_str!("pod.json");
 /// A hardened `docker run` as dockerd posts it to the plugin: every control passes.
@@ -53,7 +53,13 @@ fn benches(c: &mut Criterion) {
             .unwrap();
         c.bench_function(
             &format!("one policy: {name} (instantiate + validate)"),
-            |b| b.iter(|| module.validate(&request, "{}", Limits::default()).unwrap()),
+            |b| {
+                b.iter(|| {
+                    module
+                        .validate(&request, "{}", Limits::default(), &Grants::NONE)
+                        .unwrap()
+                })
+            },
         );
     }
 

@@ -17,7 +17,8 @@ pub use portcullis::policy::types::{
 };
 
 /// The ABI version this engine speaks; the WIT package version.
-pub const ABI_VERSION: &str = "portcullis:policy@1.0.0";
+/// Components built against an older 1.x load too: 1.1 only added an import.
+pub const ABI_VERSION: &str = "portcullis:policy@1.1.0";
 
 impl Source {
     pub fn as_str(&self) -> &'static str {

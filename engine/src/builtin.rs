@@ -44,6 +44,11 @@ pub const BUILTINS: &[Builtin] = &[
         preset: "{}",
     },
     Builtin {
+        name: "image-signatures",
+        wasm: component!("portcullis_policy_image_signatures.wasm"),
+        preset: "{}",
+    },
+    Builtin {
         name: "seccomp",
         wasm: component!("portcullis_policy_seccomp.wasm"),
         preset: "{}",

@@ -55,6 +55,9 @@ pub struct Config {
     /// The background audit `serve` runs on its own, when set.
     #[serde(default)]
     pub background_audit: Option<BackgroundAuditConfig>,
+    /// How the host asks registries on behalf of policies granted `registry`.
+    #[serde(default)]
+    pub registry: RegistryConfig,
     /// Directory that relative module paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -319,6 +322,64 @@ impl Default for DockerConfig {
     }
 }
 
+/// How the host reaches registries for the policies granted the `registry` capability
+/// (docs/supply-chain.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RegistryConfig {
+    /// The deadline of one registry call (connect, then each read).
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// How long what a tag points at, and the signatures stored for a digest, are trusted
+    /// before the registry is asked again.
+    #[serde(with = "humantime_serde_compat")]
+    pub tag_ttl: Duration,
+    /// Entries of each cache (digests, manifests, signatures, verifications).
+    pub cache_entries: usize,
+    /// A PEM bundle of certificate authorities trusted for registries, besides the
+    /// platform's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Registries (`host[:port]`) reached over plain HTTP. Policies are told, and the
+    /// built-in `image-signatures` refuses their images unless its settings allow them.
+    pub insecure: Vec<String>,
+    /// Credentials per registry host; others are asked anonymously.
+    pub credentials: Vec<RegistryCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryCredential {
+    /// `host[:port]`, as images name it (`docker.io` for Docker Hub).
+    pub registry: String,
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (a mounted Secret), read at load.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            timeout: Duration::from_secs(5),
+            tag_ttl: Duration::from_secs(60),
+            cache_entries: 1000,
+            ca_file: None,
+            insecure: Vec::new(),
+            credentials: Vec::new(),
+        }
+    }
+}
+
+/// What the host does for a policy beyond running it, granted per policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Capability {
+    /// Ask registries (through the host) for digests, manifests and signatures.
+    Registry,
+}
+
 /// `2s`, `500ms`: durations as humans write them.
 mod humantime_serde_compat {
     use serde::Deserialize;
@@ -407,6 +468,11 @@ pub struct PolicyConfig {
     /// `kube-system` and the engine's own.
     #[serde(default, rename = "match")]
     pub matching: MatchRules,
+    /// What the host may do for it: `registry`. None by default; a policy asking for a
+    /// capability it is not granted gets `not-granted`. Time spent waiting on the host does
+    /// not count against `timeoutMs`.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
 }
 
 fn default_timeout_ms() -> u64 {

@@ -24,6 +24,7 @@ pub mod kubernetes;
 pub mod matching;
 pub mod metrics;
 pub mod policy_set;
+pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod testing;

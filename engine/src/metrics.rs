@@ -150,6 +150,17 @@ impl Metrics {
             "How long the last background audit took",
             audit_last_duration.clone(),
         );
+        let registry_stats = crate::registry::stats();
+        registry.register(
+            "registry_calls",
+            "Registry calls made for policies, by call (resolve, manifest, signatures) and result (ok, unreachable, unauthorized, not-found, invalid)",
+            registry_stats.calls.clone(),
+        );
+        registry.register(
+            "registry_cache_hits",
+            "Registry questions answered from the cache, by cache (digest, manifest, signatures, verification)",
+            registry_stats.cache_hits.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             requests,

@@ -15,10 +15,10 @@ use crate::abi::{Metadata, Request, Source};
 use crate::admission::LevelCheck;
 use crate::builtin;
 use crate::bundle::{self, Bundle, Control};
-use crate::config::{Config, FailurePolicy, PodSecurityConfig, PolicyConfig};
+use crate::config::{Capability, Config, FailurePolicy, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
-use crate::runtime::{LoadError, PolicyError, PolicyModule, Runtime};
+use crate::runtime::{Grants, LoadError, PolicyError, PolicyModule, Runtime};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,6 +45,8 @@ pub enum SetError {
     },
     #[error("policy {policy:?}: checking its settings failed: {error}")]
     SettingsCall { policy: String, error: PolicyError },
+    #[error("registry: {0}")]
+    Registry(String),
 }
 
 /// A policy ready to run, with its configuration.
@@ -52,6 +54,7 @@ pub struct LoadedPolicy {
     pub config: PolicyConfig,
     metadata: Metadata,
     body: Body,
+    grants: Grants,
 }
 
 /// What runs for a policy: one module, or a bundle's controls, each a module with its
@@ -83,8 +86,9 @@ impl LoadedPolicy {
 
     fn decide(&self, request: &Request) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
+        let grants = &self.grants;
         match &self.body {
-            Body::Module { module, settings } => module.validate(request, settings, limits),
+            Body::Module { module, settings } => module.validate(request, settings, limits, grants),
             Body::Bundle { bundle, controls } => {
                 let applicable: Vec<_> = controls
                     .iter()
@@ -95,7 +99,7 @@ impl LoadedPolicy {
                     .par_iter()
                     .map(|(control, module, settings)| {
                         module
-                            .validate(request, settings, limits)
+                            .validate(request, settings, limits, grants)
                             .map(|d| (*control, d))
                             .inspect_err(|e| {
                                 tracing::warn!(
@@ -210,6 +214,19 @@ impl PolicySet {
             .map(|(bytes, name)| Ok((bytes, runtime.load(name, bytes)?)))
             .collect::<Result<_, LoadError>>()?;
 
+        // One registry client for every policy granted it, made only when one is.
+        let registry = match config
+            .policies
+            .iter()
+            .any(|p| p.capabilities.contains(&Capability::Registry))
+        {
+            true => Some(Arc::new(
+                crate::registry::Registry::new(&config.registry, &config.base_dir)
+                    .map_err(SetError::Registry)?,
+            )),
+            false => None,
+        };
+
         let mut policies = Vec::with_capacity(sources.len());
         for (p, resolved) in &sources {
             let (metadata, body) = match resolved {
@@ -247,10 +264,16 @@ impl PolicySet {
                     )
                 }
             };
+            let grants = Grants {
+                registry: registry
+                    .clone()
+                    .filter(|_| p.capabilities.contains(&Capability::Registry)),
+            };
             policies.push(LoadedPolicy {
                 config: (*p).clone(),
                 metadata,
                 body,
+                grants,
             });
         }
         let pod_security = match config.pod_security.enabled {
@@ -400,8 +423,12 @@ impl PolicySet {
                 let settings =
                     serde_json::json!({"level": check.level, "version": check.version}).to_string();
                 let started = Instant::now();
-                let outcome =
-                    module.validate(request, &settings, crate::runtime::Limits::default());
+                let outcome = module.validate(
+                    request,
+                    &settings,
+                    crate::runtime::Limits::default(),
+                    &Grants::NONE,
+                );
                 PolicyResult {
                     policy: format!("pod-security-{}", check.label),
                     mode: check.mode,

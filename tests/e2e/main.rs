@@ -1,6 +1,7 @@
 //! End-to-end tests of the `portcullis` engine: the real binary, the real wasm policies built
 //! from source, and the conformance corpora in `tests/corpora/`.
 //!
+//! - `abi_compat`: a policy built against ABI 1.0 loads and decides on this engine.
 //! - `audit_docker`: `portcullis audit docker` against a real dockerd.
 //! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server;
 //!   `audit_report`: its HTML report rendered by a headless Chromium; `audit_periodic`: the
@@ -18,9 +19,12 @@
 //!   against a Go program built from moby's own types on 100,000 generated bodies per run.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
+//! - `supply_chain`: signed images only, checked against a real registry
+//!   (`registry_harness`: Debian's `docker-registry`, skopeo, cosign-format signatures).
 //! - `server`, `server_lifecycle`: `portcullis serve` over HTTPS with a real TLS client:
 //!   decisions, bad input, certificate rotation, reloads, shutdown and the audit log.
 
+mod abi_compat;
 mod audit_docker;
 mod audit_kubernetes;
 mod audit_periodic;
@@ -38,7 +42,9 @@ mod image;
 mod kubernetes;
 mod moby_oracle;
 mod mutation;
+mod registry_harness;
 mod server;
 mod server_harness;
 mod server_lifecycle;
+mod supply_chain;
 mod support;

@@ -5,7 +5,8 @@
 #   Debian packages  dockerd (docker.io), a static busybox for the test image, musl for the
 #                    static engine, Go 1.19 and moby 20.10's sources (the Docker body oracle),
 #                    etcd and kubectl, openssl and curl (the test cluster), chromium
-#                    (the audit's HTML report, rendered headless)
+#                    (the audit's HTML report, rendered headless), docker-registry and
+#                    skopeo (the registry images and signatures are checked against)
 #   kube-apiserver   built from Debian's source package (tests/provision/kube-apiserver.sh)
 #   Helm's engine    the Helm SDK for Python from PyPI, in target/helm-venv
 #   Rust targets     wasm32-wasip2 (policies) and x86_64-unknown-linux-musl (the image)
@@ -14,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 say() { echo "install.sh: $*" >&2; }
 
 packages=(docker.io busybox-static musl-tools golang-go golang-github-docker-docker-dev
-    etcd-server openssl curl python3-venv chromium)
+    etcd-server openssl curl python3-venv chromium docker-registry skopeo)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

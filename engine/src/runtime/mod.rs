@@ -8,10 +8,14 @@
 //!   arguments, no sockets or name lookups; its stdout and stderr are captured, capped, and
 //!   logged;
 //! - every call has a deadline (epoch interruption, 1 ms ticks) and a memory cap, and every
-//!   failure comes back as a typed [`PolicyError`], never a panic of the host.
+//!   failure comes back as a typed [`PolicyError`], never a panic of the host;
+//! - what the host does for a guest beyond that (registry questions) it does only when the
+//!   policy's [`Grants`] say so, and the time a guest waits on the host is added to its
+//!   deadline, not taken from it.
 
 mod cache;
 mod error;
+mod host_registry;
 mod output;
 pub mod precompiled;
 
@@ -115,6 +119,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
+        host_registry::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
 
         let cache = options
             .cache_dir
@@ -171,7 +176,7 @@ impl Runtime {
             metadata: None,
         };
         let metadata = module
-            .call(Limits::default(), |policy, store| {
+            .call(Limits::default(), &Grants::NONE, |policy, store| {
                 policy.call_metadata(store)
             })
             .map_err(|error| LoadError::Metadata {
@@ -248,6 +253,17 @@ enum Source {
     Compiled = 2,
 }
 
+/// What the host does for one policy beyond running it, as its config grants.
+#[derive(Clone, Default)]
+pub struct Grants {
+    /// Answers the guest's `registry` questions; `None` answers each with `not-granted`.
+    pub registry: Option<Arc<crate::registry::Registry>>,
+}
+
+impl Grants {
+    pub const NONE: Grants = Grants { registry: None };
+}
+
 /// A compiled, linked policy component, ready to instantiate.
 #[derive(Clone)]
 pub struct PolicyModule {
@@ -270,7 +286,7 @@ impl PolicyModule {
         settings: &str,
         limits: Limits,
     ) -> Result<Result<(), SettingsError>, PolicyError> {
-        self.call(limits, |policy, store| {
+        self.call(limits, &Grants::NONE, |policy, store| {
             policy.call_validate_settings(store, settings)
         })
     }
@@ -281,9 +297,10 @@ impl PolicyModule {
         request: &Request,
         settings: &str,
         limits: Limits,
+        grants: &Grants,
     ) -> Result<Decision, PolicyError> {
         let decision = self
-            .call(limits, |policy, store| {
+            .call(limits, grants, |policy, store| {
                 policy.call_validate(store, request, settings)
             })?
             .map_err(PolicyError::Undecided)?;
@@ -318,18 +335,35 @@ impl PolicyModule {
     fn call<R>(
         &self,
         limits: Limits,
+        grants: &Grants,
         f: impl FnOnce(&crate::abi::Policy, &mut Store<Host>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let _slot = self.slots.acquire();
         let stdout = CappedPipe::new(OUTPUT_CAP);
         let stderr = CappedPipe::new(OUTPUT_CAP);
-        let host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
+        let mut host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
+        host.registry = grants.registry.clone();
+        let waits_on_host = host.registry.is_some();
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
         // One extra tick: the ticker may advance right after the deadline is set.
         let ticks = (limits.timeout.as_millis() as u64).max(1) + 1;
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        if waits_on_host {
+            // The deadline bounds the guest's own time: ticks spent waiting on a registry
+            // call are given back when the deadline is reached (the registry call has its
+            // own deadline).
+            store.epoch_deadline_callback(|mut store| {
+                let credit = store.data_mut().take_waited_ticks();
+                if credit > 0 {
+                    Ok(wasmtime::UpdateDeadline::Continue(credit))
+                } else {
+                    Err(wasmtime::Trap::Interrupt.into())
+                }
+            });
+        } else {
+            store.epoch_deadline_trap();
+        }
 
         let result = self
             .pre
@@ -344,11 +378,15 @@ impl PolicyModule {
     }
 }
 
-/// Per-store state: the guest's WASI context and its memory limiter.
+/// Per-store state: the guest's WASI context, its memory limiter, and what the host does
+/// for it.
 pub(crate) struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    registry: Option<Arc<crate::registry::Registry>>,
+    /// Time spent in host calls not yet added back to the deadline.
+    waited: Duration,
 }
 
 impl Host {
@@ -370,7 +408,16 @@ impl Host {
                 max_bytes: memory_bytes,
                 exceeded: false,
             },
+            registry: None,
+            waited: Duration::ZERO,
         }
+    }
+
+    /// The epoch ticks waited on the host since the last call, rounded up.
+    fn take_waited_ticks(&mut self) -> u64 {
+        let ticks = self.waited.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64;
+        self.waited = Duration::ZERO;
+        ticks
     }
 }
 

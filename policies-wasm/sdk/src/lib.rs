@@ -2,7 +2,7 @@
 //! WebAssembly component.
 //!
 //! A policy implements [`Policy`] — its settings type and its decision — and registers itself
-//! with [`policy!`]. The SDK owns everything else: the ABI (`portcullis:policy@1.0.0`, generated
+//! with [`policy!`]. The SDK owns everything else: the ABI (`portcullis:policy@1.1.0`, generated
 //! from `policies-wasm/wit`), settings parsing with exact error paths, and the decision helpers.
 //!
 //! ```text
@@ -48,6 +48,7 @@ pub mod bindings {
 mod decision;
 mod field;
 pub mod path;
+pub mod registry;
 mod settings;
 pub mod standards;
 pub mod testing;
@@ -92,6 +93,13 @@ pub trait Policy {
 
     /// Decides one request.
     fn validate(request: &Request, settings: &Self::Settings) -> Decision;
+
+    /// Decides one request, or says why it cannot: the host then applies the policy's
+    /// `failurePolicy` (deny unless configured to fail open). A policy that asks the host
+    /// (a registry) implements this; the default is [`Policy::validate`].
+    fn try_validate(request: &Request, settings: &Self::Settings) -> Result<Decision, String> {
+        Ok(Self::validate(request, settings))
+    }
 }
 
 /// The metadata a policy reports to the host.
@@ -109,7 +117,7 @@ pub fn metadata_of<P: Policy>() -> Metadata {
 pub fn evaluate<P: Policy>(request: &Request, settings: &str) -> Result<Decision, String> {
     let settings = parse_settings::<P::Settings>(settings)
         .map_err(|e| format!("invalid settings: {}: {}", e.field, e.message))?;
-    Ok(P::validate(request, &settings))
+    P::try_validate(request, &settings)
 }
 
 /// Registers a [`Policy`] as the component's exports.

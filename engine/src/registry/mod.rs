@@ -1,0 +1,509 @@
+//! Registry facts for policies: what a tag points at, a manifest, the cosign signatures
+//! stored for a digest, and their verification. Policies never reach the network; they ask
+//! through the ABI's `registry` import, and these answers are the host's.
+//!
+//! Invariants:
+//! - every call to a registry has one deadline (`registry.timeout`), and its failure comes
+//!   back as a [`RegistryError`] the policy sees, never a panic or a hang;
+//! - what a tag points at is cached for `registry.tagTtl`, what a digest names (a manifest)
+//!   until the cache is full, signatures and their verification for the tag TTL (new
+//!   signatures may be added to a digest);
+//! - the calls run on this module's own small runtime, so an evaluation thread can wait for
+//!   them whether or not it is inside another runtime.
+
+mod cache;
+pub mod cosign;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sha2::Digest as _;
+
+use crate::config::RegistryConfig;
+use cache::Cache;
+pub use cosign::{Check, PublicKey, StoredSignature};
+
+/// Why a registry question has no answer. The policy sees these as the ABI's
+/// `registry-error`, and decides what a failure means (the built-ins leave it undecided, so
+/// the policy's `failurePolicy` applies).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("the policy is not granted the registry capability")]
+    NotGranted,
+    #[error("registry unreachable: {0}")]
+    Unreachable(String),
+    #[error("registry refused access: {0}")]
+    Unauthorized(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RegistryError {
+    fn label(&self) -> &'static str {
+        match self {
+            RegistryError::NotGranted => "not-granted",
+            RegistryError::Unreachable(_) => "unreachable",
+            RegistryError::Unauthorized(_) => "unauthorized",
+            RegistryError::NotFound(_) => "not-found",
+            RegistryError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// A manifest and its digest (computed here, not taken from the registry's word).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `resolve`, `manifest`, `signatures`.
+    pub call: &'static str,
+    /// `ok` or the error's kind (`unreachable`, `unauthorized`, `not-found`, `invalid`).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `digest`, `manifest`, `signatures`, `verification`.
+    pub cache: &'static str,
+}
+
+/// The registry counters, one set per process so that `/metrics` finds them whichever
+/// policy set is loaded.
+#[derive(Default)]
+pub struct Stats {
+    pub calls: Family<CallLabels, Counter>,
+    pub cache_hits: Family<CacheLabels, Counter>,
+}
+
+pub fn stats() -> &'static Stats {
+    static STATS: OnceLock<Stats> = OnceLock::new();
+    STATS.get_or_init(Stats::default)
+}
+
+/// The registry client the policies' questions go through.
+pub struct Registry {
+    client: Client,
+    runtime: Option<tokio::runtime::Runtime>,
+    timeout: Duration,
+    insecure: Vec<String>,
+    auth: HashMap<String, RegistryAuth>,
+    digests: Cache<String, String>,
+    manifests: Cache<String, Manifest>,
+    signatures: Cache<String, Vec<StoredSignature>>,
+    checks: Cache<String, Check>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // A policy set may be dropped on an async thread (a reload); a runtime dropped
+        // there would panic, one shut down in the background does not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Registry {
+    pub fn new(config: &RegistryConfig, base_dir: &std::path::Path) -> Result<Registry, String> {
+        // reqwest is built without a default crypto provider; the process uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut client_config = ClientConfig {
+            protocol: if config.insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(config.insecure.clone())
+            },
+            connect_timeout: Some(config.timeout),
+            read_timeout: Some(config.timeout),
+            user_agent: concat!("portcullis/", env!("CARGO_PKG_VERSION")),
+            // An index is a fact to report, not something to resolve to one platform here.
+            platform_resolver: None,
+            ..ClientConfig::default()
+        };
+        if let Some(ca) = &config.ca_file {
+            let path = base_dir.join(ca);
+            let data = std::fs::read(&path)
+                .map_err(|e| format!("registry.caFile {}: {e}", path.display()))?;
+            client_config.extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let client =
+            Client::try_from(client_config).map_err(|e| format!("registry client: {e}"))?;
+
+        let mut auth = HashMap::new();
+        for c in &config.credentials {
+            let password = match (&c.password, &c.password_file) {
+                (Some(p), None) => p.clone(),
+                (None, Some(file)) => {
+                    let path = base_dir.join(file);
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("registry.credentials {}: {e}", path.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string()
+                }
+                _ => {
+                    return Err(format!(
+                        "registry.credentials for {}: give exactly one of password and passwordFile",
+                        c.registry
+                    ));
+                }
+            };
+            auth.insert(
+                normalize_host(&c.registry),
+                RegistryAuth::Basic(c.username.clone(), password),
+            );
+        }
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("portcullis-registry")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("registry runtime: {e}"))?;
+        let ttl = Some(config.tag_ttl);
+        let entries = config.cache_entries;
+        Ok(Registry {
+            client,
+            runtime: Some(runtime),
+            timeout: config.timeout,
+            insecure: config.insecure.iter().map(|h| normalize_host(h)).collect(),
+            auth,
+            digests: Cache::new(entries, ttl),
+            manifests: Cache::new(entries, None),
+            signatures: Cache::new(entries, ttl),
+            checks: Cache::new(entries, ttl),
+        })
+    }
+
+    /// Whether the host reaches `registry` over plain HTTP.
+    pub fn insecure(&self, registry: &str) -> bool {
+        self.insecure.contains(&normalize_host(registry))
+    }
+
+    /// The digest `image` names: its own when pinned, else what its tag points at now.
+    pub fn resolve(&self, image: &str) -> Result<String, RegistryError> {
+        let reference = parse(image)?;
+        if let Some(digest) = reference.digest() {
+            return Ok(digest.to_string());
+        }
+        let key = reference.whole();
+        if let Some(digest) = self.digests.get(&key) {
+            hit("digest");
+            return Ok((*digest).clone());
+        }
+        let auth = self.auth_for(&reference);
+        let client = self.client.clone();
+        let r = reference.clone();
+        let digest = self.call("resolve", async move {
+            client.fetch_manifest_digest(&r, &auth).await
+        })?;
+        Ok((*self.digests.insert(key, digest)).clone())
+    }
+
+    /// The manifest `image` names, by digest (resolving its tag first).
+    pub fn manifest(&self, image: &str) -> Result<Manifest, RegistryError> {
+        let reference = parse(image)?;
+        let digest = self.resolve(image)?;
+        self.manifest_at(&reference, &digest).map(|m| (*m).clone())
+    }
+
+    fn manifest_at(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<std::sync::Arc<Manifest>, RegistryError> {
+        let pinned = Reference::with_digest(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            digest.to_string(),
+        );
+        let key = pinned.whole();
+        if let Some(m) = self.manifests.get(&key) {
+            hit("manifest");
+            return Ok(m);
+        }
+        let auth = self.auth_for(&pinned);
+        let client = self.client.clone();
+        let (content, media_type) = self.call("manifest", async move {
+            let (bytes, _) = client
+                .pull_manifest_raw(&pinned, &auth, MANIFEST_MEDIA_TYPES)
+                .await?;
+            // Manifests since schema 2 name their own media type.
+            let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+                .unwrap_or_default();
+            Ok((bytes.to_vec(), media_type))
+        })?;
+        let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&content)));
+        if digest.starts_with("sha256:") && actual != digest {
+            stats()
+                .calls
+                .get_or_create(&CallLabels {
+                    call: "manifest",
+                    result: "invalid",
+                })
+                .inc();
+            return Err(RegistryError::Invalid(format!(
+                "the registry answered {digest} with a manifest whose digest is {actual}"
+            )));
+        }
+        Ok(self.manifests.insert(
+            key,
+            Manifest {
+                digest: digest.to_string(),
+                media_type,
+                content,
+            },
+        ))
+    }
+
+    /// The key-based cosign signatures stored for `digest` in `image`'s repository.
+    pub fn signatures(
+        &self,
+        image: &str,
+        digest: &str,
+    ) -> Result<std::sync::Arc<Vec<StoredSignature>>, RegistryError> {
+        let reference = parse(image)?;
+        let tag = cosign::signature_tag(digest).map_err(RegistryError::Invalid)?;
+        let signatures = Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            tag,
+        );
+        let key = signatures.whole();
+        if let Some(found) = self.signatures.get(&key) {
+            hit("signatures");
+            return Ok(found);
+        }
+        let auth = self.auth_for(&signatures);
+        let client = self.client.clone();
+        let found = self.call("signatures", async move {
+            let (bytes, _) = match client
+                .pull_manifest_raw(&signatures, &auth, MANIFEST_MEDIA_TYPES)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) if matches!(classify(&e), RegistryError::NotFound(_)) => {
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(e),
+            };
+            let manifest: OciImageManifest = serde_json::from_slice(&bytes)?;
+            let mut found = Vec::new();
+            for layer in &manifest.layers {
+                if layer.media_type != cosign::SIGNATURE_MEDIA_TYPE {
+                    continue;
+                }
+                let annotations = layer.annotations.clone().unwrap_or_default();
+                let Some(signature) = annotations.get(cosign::SIGNATURE_ANNOTATION).cloned() else {
+                    continue;
+                };
+                let mut payload = Vec::new();
+                // pull_blob checks the payload against the layer's digest.
+                client.pull_blob(&signatures, layer, &mut payload).await?;
+                found.push(StoredSignature {
+                    payload,
+                    signature,
+                    annotations: annotations
+                        .into_iter()
+                        .filter(|(k, _)| k != cosign::SIGNATURE_ANNOTATION)
+                        .collect(),
+                });
+            }
+            Ok(found)
+        })?;
+        Ok(self.signatures.insert(key, found))
+    }
+
+    /// Checks the cosign signatures stored for `digest` against `keys` (PEM), caching the
+    /// outcome with the signatures it was computed from.
+    pub fn verify_cosign(
+        &self,
+        image: &str,
+        digest: &str,
+        keys: &[String],
+    ) -> Result<std::sync::Arc<Check>, RegistryError> {
+        let reference = parse(image)?;
+        let mut hasher = sha2::Sha256::new();
+        for key in keys {
+            hasher.update(key.as_bytes());
+            hasher.update([0]);
+        }
+        let key = format!(
+            "{}/{}@{digest}#{}",
+            reference.registry(),
+            reference.repository(),
+            hex::encode(hasher.finalize())
+        );
+        if let Some(check) = self.checks.get(&key) {
+            hit("verification");
+            return Ok(check);
+        }
+        let public_keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, pem)| {
+                PublicKey::from_pem(pem)
+                    .map_err(|e| RegistryError::Invalid(format!("key {i}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stored = self.signatures(image, digest)?;
+        Ok(self
+            .checks
+            .insert(key, cosign::check(digest, &stored, &public_keys)))
+    }
+
+    fn auth_for(&self, reference: &Reference) -> RegistryAuth {
+        self.auth
+            .get(&normalize_host(reference.registry()))
+            .cloned()
+            .unwrap_or(RegistryAuth::Anonymous)
+    }
+
+    /// Runs one registry call on this module's runtime, within the deadline, and counts it.
+    fn call<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        work: impl Future<Output = Result<T, OciDistributionError>> + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the registry");
+        let timeout = self.timeout;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let outcome = match tokio::time::timeout(timeout, work).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => Err(RegistryError::Unreachable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                ))),
+            };
+            let _ = tx.send(outcome);
+        });
+        let outcome = rx.recv().unwrap_or_else(|_| {
+            Err(RegistryError::Unreachable(
+                "the registry call was dropped".into(),
+            ))
+        });
+        let result = match &outcome {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        };
+        stats()
+            .calls
+            .get_or_create(&CallLabels { call: name, result })
+            .inc();
+        outcome
+    }
+}
+
+const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+fn hit(cache: &'static str) {
+    stats()
+        .cache_hits
+        .get_or_create(&CacheLabels { cache })
+        .inc();
+}
+
+fn parse(image: &str) -> Result<Reference, RegistryError> {
+    image
+        .parse::<Reference>()
+        .map_err(|e| RegistryError::Invalid(format!("{image:?} is not an image reference: {e}")))
+}
+
+/// `Docker.IO` and `index.docker.io` are the same registry as `docker.io`.
+fn normalize_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        _ => host,
+    }
+}
+
+/// Sorts the client's errors into what a policy can act on.
+fn classify(error: &OciDistributionError) -> RegistryError {
+    let text = error.to_string();
+    match error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => RegistryError::Unauthorized(text),
+        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(text),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                RegistryError::NotFound(text)
+            } else if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                RegistryError::Unauthorized(text)
+            } else {
+                RegistryError::Invalid(text)
+            }
+        }
+        OciDistributionError::ServerError { code, .. } => match code {
+            404 => RegistryError::NotFound(text),
+            401 | 403 => RegistryError::Unauthorized(text),
+            _ => RegistryError::Unreachable(text),
+        },
+        OciDistributionError::RequestError(e) => {
+            // reqwest's Display hides the cause (connection refused, certificate unknown).
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            RegistryError::Unreachable(text)
+        }
+        OciDistributionError::IoError(_) => RegistryError::Unreachable(text),
+        _ => RegistryError::Invalid(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_has_one_name() {
+        assert_eq!(normalize_host("Index.Docker.IO"), "docker.io");
+        assert_eq!(normalize_host("127.0.0.1:5000/"), "127.0.0.1:5000");
+    }
+}

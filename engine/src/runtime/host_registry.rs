@@ -1,0 +1,98 @@
+//! The `registry` import of the policy ABI (1.1): a guest's questions go to the
+//! [`Registry`](crate::registry::Registry) its grants carry, and the time they take is
+//! remembered so the guest's deadline can be extended by it.
+
+use std::time::Instant;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::Host;
+use crate::abi::portcullis::policy::registry::{
+    self as abi, CosignCheck, Manifest, RegistryError, Signature,
+};
+use crate::registry::{self, Registry};
+
+pub(super) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    abi::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)
+}
+
+impl From<registry::RegistryError> for RegistryError {
+    fn from(e: registry::RegistryError) -> Self {
+        match e {
+            registry::RegistryError::NotGranted => RegistryError::NotGranted,
+            registry::RegistryError::Unreachable(m) => RegistryError::Unreachable(m),
+            registry::RegistryError::Unauthorized(m) => RegistryError::Unauthorized(m),
+            registry::RegistryError::NotFound(m) => RegistryError::NotFound(m),
+            registry::RegistryError::Invalid(m) => RegistryError::Invalid(m),
+        }
+    }
+}
+
+impl Host {
+    /// Runs `ask` against the granted registry, timing it.
+    fn ask<T>(
+        &mut self,
+        ask: impl FnOnce(&Registry) -> Result<T, registry::RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let Some(registry) = self.registry.clone() else {
+            return Err(RegistryError::NotGranted);
+        };
+        let started = Instant::now();
+        let answer = ask(&registry);
+        self.waited += started.elapsed();
+        answer.map_err(RegistryError::from)
+    }
+}
+
+impl abi::Host for Host {
+    fn resolve(&mut self, image: String) -> Result<String, RegistryError> {
+        self.ask(|r| r.resolve(&image))
+    }
+
+    fn fetch_manifest(&mut self, image: String) -> Result<Manifest, RegistryError> {
+        self.ask(|r| r.manifest(&image)).map(|m| Manifest {
+            digest: m.digest,
+            media_type: m.media_type,
+            content: m.content,
+        })
+    }
+
+    fn signatures(
+        &mut self,
+        image: String,
+        digest: String,
+    ) -> Result<Vec<Signature>, RegistryError> {
+        self.ask(|r| r.signatures(&image, &digest)).map(|found| {
+            found
+                .iter()
+                .map(|s| Signature {
+                    payload: s.payload.clone(),
+                    signature: s.signature.clone(),
+                    annotations: s.annotations.clone(),
+                })
+                .collect()
+        })
+    }
+
+    fn verify_cosign(
+        &mut self,
+        image: String,
+        digest: String,
+        public_keys: Vec<String>,
+    ) -> Result<CosignCheck, RegistryError> {
+        self.ask(|r| r.verify_cosign(&image, &digest, &public_keys))
+            .map(|check| CosignCheck {
+                digest,
+                found: check.found,
+                verified: check.verified.clone(),
+                other_digests: check.other_digests.clone(),
+                problems: check.problems.clone(),
+            })
+    }
+
+    fn insecure(&mut self, registry: String) -> bool {
+        self.registry
+            .as_ref()
+            .is_some_and(|r| r.insecure(&registry))
+    }
+}

@@ -1,0 +1,191 @@
+//! Signed images only: the built-in `image-signatures` against a real registry (Debian's
+//! `docker-registry` over TLS with basic auth), images pushed by skopeo from `docker save`,
+//! signatures in cosign's format made by openssl. The engine's registry questions go through
+//! the policy ABI's `registry` import.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::registry_harness::{PASSWORD, Registry, USER, key_pair, saved_test_image};
+use crate::server_harness::{Server, review_of};
+
+fn pod(image: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {"containers": [{"name": "app", "image": image}]}
+    })
+}
+
+fn indent(text: &str, spaces: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(spaces)))
+        .collect()
+}
+
+fn config(registry: &Registry, key: &str, credentials: bool, failure_policy: &str) -> String {
+    let credentials = match credentials {
+        true => format!(
+            "  credentials:\n    - registry: {}\n      username: {USER}\n      password: {PASSWORD}\n",
+            registry.host
+        ),
+        false => String::new(),
+    };
+    format!(
+        "registry:\n  caFile: {ca}\n  tagTtl: 0s\n  timeout: 2s\n{credentials}policies:\n  - name: image-signatures\n    module: builtin:image-signatures\n    capabilities: [registry]\n    allowedToMutate: true\n    failurePolicy: {failure_policy}\n    timeoutMs: 200\n    settings:\n      mutateDigest: true\n      rules:\n        - images: [\"{host}/signed/*\"]\n          keys:\n            - |\n{key}",
+        ca = registry.ca_file().display(),
+        host = registry.host,
+        key = indent(key, 14),
+    )
+}
+
+/// The response to a Pod running `image`: (allowed, message, patch).
+async fn decide(server: &Server, image: &str) -> (bool, String, Option<Value>) {
+    let review = review_of(pod(image), "u-1");
+    let response = server.client().review("/mutate", &review).await.json();
+    let response = &response["response"];
+    let patch = response["patch"].as_str().map(|p| {
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(p).unwrap())
+            .unwrap()
+    });
+    (
+        response["allowed"].as_bool().unwrap(),
+        response["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        patch,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_images_signed_by_the_rules_keys_run_and_they_run_by_digest() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = saved_test_image(work.path());
+    let mut registry = Registry::start();
+    let (key, public) = key_pair(work.path(), "release");
+    let (other_key, _) = key_pair(work.path(), "someone-else");
+    let h = registry.host.clone();
+
+    // One image, two manifests: skopeo writes it as Docker v2s2 or as OCI, each with its
+    // own digest.
+    let signed = registry.push(&archive, "signed/app:1", "v2s2");
+    registry.sign(&key, "signed/app", &signed, None);
+    let oci = registry.push(&archive, "signed/unsigned:1", "oci");
+    assert_ne!(signed, oci);
+    registry.push(&archive, "signed/other-key:1", "v2s2");
+    registry.sign(&other_key, "signed/other-key", &signed, None);
+    // A genuine signature, by the right key, of another image, stored under this one's tag.
+    registry.push(&archive, "signed/swapped:1", "v2s2");
+    registry.sign(&key, "signed/swapped", &signed, Some(&oci));
+    registry.push(&archive, "signed/moving:1", "v2s2");
+    registry.sign(&key, "signed/moving", &signed, None);
+    registry.push(&archive, "unruled/app:1", "oci");
+
+    let server = Server::start(&config(&registry, &public, true, "Fail"));
+
+    let (allowed, message, patch) = decide(&server, &format!("{h}/signed/app:1")).await;
+    assert!(allowed, "{message}");
+    assert_eq!(
+        patch.unwrap(),
+        json!([{"op": "replace", "path": "/spec/containers/0/image",
+                "value": format!("{h}/signed/app:1@{signed}")}]),
+        "what runs is the digest that was verified"
+    );
+
+    let (allowed, message, patch) = decide(&server, &format!("{h}/signed/app@{signed}")).await;
+    assert!(allowed, "{message}");
+    assert_eq!(patch, None, "an image pinned by digest is left as written");
+
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/unsigned:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains(&format!(
+            "image \"{h}/signed/unsigned:1\" is not signed: no cosign signature is stored for {oci}"
+        )),
+        "{message}"
+    );
+
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/other-key:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains("is signed, but not by a key of rule 0: none of the 1 signature(s)"),
+        "{message}"
+    );
+
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/swapped:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains(&format!(
+            "the signatures stored for {signed} (what its tag 1 points at now) sign another image ({oci})"
+        )),
+        "{message}"
+    );
+
+    // A tag moved to an unsigned digest is decided on where it points now.
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/moving:1")).await;
+    assert!(allowed, "{message}");
+    let moved = registry.push(&archive, "signed/moving:1", "oci");
+    assert_eq!(moved, oci);
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/moving:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains(&format!(
+            "is not signed: no cosign signature is stored for {oci} (what its tag 1 points at now)"
+        )),
+        "{message}"
+    );
+
+    // No rule names it: not this policy's business.
+    let (allowed, message, patch) = decide(&server, &format!("{h}/unruled/app:1")).await;
+    assert!(allowed && patch.is_none(), "{message}");
+
+    let metrics = String::from_utf8(server.client().get("/metrics").await.body).unwrap();
+    assert!(
+        metrics.contains("portcullis_registry_calls_total{call=\"resolve\",result=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_registry_calls_total{call=\"signatures\",result=\"ok\"}"),
+        "{metrics}"
+    );
+
+    // Without credentials the registry refuses, and the policy cannot decide: denied by
+    // its failurePolicy, saying why.
+    let anonymous = Server::start(&config(&registry, &public, false, "Fail"));
+    let (allowed, message, _) = decide(&anonymous, &format!("{h}/signed/app:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains("cannot resolve its tag: registry refused access"),
+        "{message}"
+    );
+
+    // The registry down: fail closed by default, open where the config says so.
+    let open = Server::start(&config(&registry, &public, true, "Ignore"));
+    registry.stop();
+    let (allowed, message, _) = decide(&server, &format!("{h}/signed/app:1")).await;
+    assert!(!allowed);
+    assert!(message.contains("registry unreachable"), "{message}");
+    let (allowed, message, patch) = decide(&open, &format!("{h}/signed/app:1")).await;
+    assert!(allowed, "{message}");
+    assert_eq!(patch, None);
+    let metrics = String::from_utf8(server.client().get("/metrics").await.body).unwrap();
+    assert!(
+        metrics
+            .contains("portcullis_registry_calls_total{call=\"resolve\",result=\"unreachable\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_not_granted_the_registry_cannot_ask_it() {
+    let server = Server::start(
+        "policies:\n  - name: image-signatures\n    module: builtin:image-signatures\n    allowedToMutate: true\n    settings:\n      rules:\n        - images: [\"example.com/*\"]\n          keys: [\"-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----\"]\n",
+    );
+    let (allowed, message, _) = decide(&server, "example.com/app:1").await;
+    assert!(!allowed);
+    assert!(
+        message.contains("the policy is not granted the registry capability"),
+        "{message}"
+    );
+}
