@@ -84,9 +84,23 @@ impl LoadedPolicy {
         &self.metadata
     }
 
-    fn decide(&self, request: &Request) -> Result<crate::abi::Decision, PolicyError> {
+    fn decide(
+        &self,
+        request: &Request,
+        local_images: Option<&Arc<crate::registry::LocalImages>>,
+    ) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
-        let grants = &self.grants;
+        let with_images;
+        let grants = match local_images {
+            Some(images) if self.grants.registry.is_some() => {
+                with_images = Grants {
+                    local_images: Some(images.clone()),
+                    ..self.grants.clone()
+                };
+                &with_images
+            }
+            _ => &self.grants,
+        };
         match &self.body {
             Body::Module { module, settings } => module.validate(request, settings, limits, grants),
             Body::Bundle { bundle, controls } => {
@@ -116,9 +130,13 @@ impl LoadedPolicy {
         }
     }
 
-    fn run(&self, request: &Request) -> PolicyResult {
+    fn run(
+        &self,
+        request: &Request,
+        local_images: Option<&Arc<crate::registry::LocalImages>>,
+    ) -> PolicyResult {
         let started = Instant::now();
-        let mut outcome = self.decide(request);
+        let mut outcome = self.decide(request, local_images);
         if let Ok(d) = &outcome
             && d.patch.is_some()
             && !self.config.allowed_to_mutate
@@ -268,6 +286,7 @@ impl PolicySet {
                 registry: registry
                     .clone()
                     .filter(|_| p.capabilities.contains(&Capability::Registry)),
+                local_images: None,
             };
             policies.push(LoadedPolicy {
                 config: (*p).clone(),
@@ -316,6 +335,12 @@ impl PolicySet {
         self.pod_security.is_some()
     }
 
+    /// Whether any policy may ask registries: then the Docker door says which image the
+    /// daemon holds under each name a create uses.
+    pub fn asks_registries(&self) -> bool {
+        self.policies.iter().any(|p| p.grants.registry.is_some())
+    }
+
     /// Whether a policy of this name is loaded.
     pub fn contains(&self, name: &str) -> bool {
         self.policies.iter().any(|p| p.config.name == name)
@@ -334,6 +359,7 @@ impl PolicySet {
         selection: Selection<'_>,
         levels: &[LevelCheck],
         renormalize: Option<Renormalize<'_>>,
+        local_images: Option<&Arc<crate::registry::LocalImages>>,
     ) -> Verdict {
         let applicable = self.policies.iter().filter(|p| {
             p.applies_to(request.source)
@@ -363,7 +389,7 @@ impl PolicySet {
             object.map(std::borrow::Cow::Borrowed);
         let mut mutated = false;
         for policy in mutators {
-            let mut result = policy.run(&current);
+            let mut result = policy.run(&current, local_images);
             // The patch stays in the policy's result too: the background audit reports it.
             if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
                 && let Some(patch_text) = decision.patch.as_deref()
@@ -387,9 +413,15 @@ impl PolicySet {
 
         let current: &Request = &current;
         let mut concurrent: Vec<PolicyResult> = if validators.len() > 1 {
-            validators.par_iter().map(|p| p.run(current)).collect()
+            validators
+                .par_iter()
+                .map(|p| p.run(current, local_images))
+                .collect()
         } else {
-            validators.iter().map(|p| p.run(current)).collect()
+            validators
+                .iter()
+                .map(|p| p.run(current, local_images))
+                .collect()
         };
         if renormalize.is_none() {
             for r in &mut concurrent {

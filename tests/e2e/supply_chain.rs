@@ -189,3 +189,109 @@ async fn a_policy_not_granted_the_registry_cannot_ask_it() {
         "{message}"
     );
 }
+
+/// Through a real dockerd: `docker pull` and `docker run` of images the rules match are
+/// decided on the digest that will run — the registry's for a pull, the daemon's local
+/// image for a run.
+#[test]
+fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
+    use crate::docker_harness::{Dockerd, IMAGE};
+
+    let work = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let (key, public) = key_pair(work.path(), "release");
+    let h = registry.host.clone();
+    let config = format!(
+        "registry:\n  caFile: {ca}\n  credentials:\n    - registry: {h}\n      username: {USER}\n      password: {PASSWORD}\npolicies:\n  - name: image-signatures\n    module: builtin:image-signatures\n    capabilities: [registry]\n    settings:\n      rules:\n        - images: [\"{h}/signed/*\"]\n          keys:\n            - |\n{key}",
+        ca = registry.ca_file().display(),
+        key = indent(&public, 14),
+    );
+    let dockerd = Dockerd::start(&config);
+
+    let archive = work.path().join("tiny.tar");
+    dockerd.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
+    let signed = registry.push(&archive, "signed/app:1", "v2s2");
+    registry.sign(&key, "signed/app", &signed, None);
+    let unsigned = registry.push(&archive, "signed/unsigned:1", "oci");
+
+    // dockerd trusts the registry's CA as it trusts any registry's: certs.d, by host:port.
+    let certs = std::path::Path::new("/etc/docker/certs.d").join(&h);
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(registry.ca_file(), certs.join("ca.crt")).unwrap();
+    let _certs = scopeguard(certs.clone());
+    // The CLI's credentials for the registry, as `docker login` stores them.
+    let client_config = work.path().join("docker-config");
+    std::fs::create_dir_all(&client_config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        client_config.join("config.json"),
+        json!({"auths": {h.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let docker = |args: &[&str]| {
+        let out = dockerd
+            .docker_command(args)
+            .env("DOCKER_CONFIG", &client_config)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    let (ok, out) = docker(&["pull", &format!("{h}/signed/app:1")]);
+    assert!(ok, "{out}");
+    let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app:1"), "true"]);
+    assert!(ok, "a signed image runs: {out}");
+
+    let (ok, out) = docker(&["pull", &format!("{h}/signed/unsigned:1")]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!(
+            "pull of \"{h}/signed/unsigned:1\" is not signed: no cosign signature is stored for {unsigned}"
+        )),
+        "{out}"
+    );
+
+    // The registry's tag is signed, but the daemon's image under that name is another one
+    // (made here, never pulled): what would run is decided, not what the registry says.
+    let (ok, out) = docker(&["create", "--name", "base", IMAGE, "true"]);
+    assert!(ok, "{out}");
+    let (ok, out) = docker(&[
+        "commit",
+        "--change",
+        "ENV MADE=locally",
+        "base",
+        "local/other:1",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = docker(&["tag", "local/other:1", &format!("{h}/signed/app:1")]);
+    assert!(ok, "{out}");
+    let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app:1"), "true"]);
+    assert!(!ok, "a local image under a signed name must not run: {out}");
+    assert!(
+        out.contains("which was not pulled from that repository"),
+        "{out}"
+    );
+
+    // The pulled image is still there by its digest, which is signed.
+    let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app@{signed}"), "true"]);
+    assert!(ok, "{out}");
+}
+
+/// Removes a directory when dropped (the daemon-wide certs.d entry a test adds).
+fn scopeguard(dir: std::path::PathBuf) -> impl Drop {
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    Remove(dir)
+}

@@ -253,6 +253,7 @@ pub enum Object {
     Network,
     Service,
     Plugin,
+    Image,
 }
 
 impl Object {
@@ -263,6 +264,7 @@ impl Object {
             Object::Network => "network",
             Object::Service => "service",
             Object::Plugin => "plugin",
+            Object::Image => "image",
         }
     }
 
@@ -280,6 +282,7 @@ impl Object {
             Object::Network => format!("/networks/{name}"),
             Object::Service => format!("/services/{name}?insertDefaults=false"),
             Object::Plugin => format!("/plugins/{name}/json"),
+            Object::Image => format!("/images/{name}/json"),
         }
     }
 }

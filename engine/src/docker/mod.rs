@@ -7,6 +7,7 @@ pub mod authz;
 pub mod daemon;
 pub mod gojson;
 pub mod host_paths;
+pub mod local_images;
 pub mod moby;
 pub mod normalize;
 pub mod references;
@@ -46,6 +47,9 @@ pub struct Pending {
     request: Request,
     notes: references::Notes,
     refused: Option<String>,
+    /// Whether a policy asks registries, so a create's images are looked up in the daemon.
+    pin_images: bool,
+    local_images: Option<std::sync::Arc<crate::registry::LocalImages>>,
 }
 
 /// Decides one `AuthZReq` (the whole path: [`prepare`], [`Pending::look_up`] when the call
@@ -101,6 +105,8 @@ pub fn prepare(
             request,
             notes: Vec::new(),
             refused: None,
+            pin_images: policies.asks_registries(),
+            local_images: None,
         }),
         Err(undecidable) => Err(Box::new(Authorized::denied(undecidable.to_string(), None))),
     }
@@ -109,7 +115,20 @@ pub fn prepare(
 impl Pending {
     /// Whether the call refers to objects in the daemon or to host paths.
     pub fn needs_lookups(&self) -> bool {
-        references::refers_to_anything(&self.route, &self.request)
+        references::refers_to_anything(&self.route, &self.request) || self.creates_from_images()
+    }
+
+    /// A create whose images the daemon must be asked about, for policies that ask
+    /// registries.
+    fn creates_from_images(&self) -> bool {
+        self.pin_images
+            && self.route.operation == route::Operation::ContainerCreate
+            && self
+                .request
+                .workload
+                .iter()
+                .flat_map(|w| &w.containers)
+                .any(|c| c.image.is_some())
     }
 
     /// Looks up what the call refers to, within `docker.lookupTimeout`, and folds it into
@@ -162,6 +181,16 @@ impl Pending {
             Ok(notes) => self.notes = notes,
             Err(e) => self.refused = Some(e.to_string()),
         }
+        if self.refused.is_none() && self.creates_from_images() {
+            match local_images::look_up(&self.request, &mut lookups).await {
+                Ok(images) => self.local_images = Some(std::sync::Arc::new(images)),
+                Err(e) if config.allow_unresolved => self.notes.push(format!(
+                    "{} could not be looked up ({}), decided by the registry",
+                    e.what, e.why
+                )),
+                Err(e) => self.refused = Some(e.to_string()),
+            }
+        }
         tracing::debug!(
             operation = self.request.operation,
             asked = lookups.asked,
@@ -178,13 +207,15 @@ pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
         request,
         notes,
         refused,
+        local_images,
         ..
     } = pending;
     if let Some(why) = refused {
         return Authorized::denied(why, Some(request));
     }
     // Only user and group exemptions apply at this door.
-    let admission = Admission::of(request);
+    let mut admission = Admission::of(request);
+    admission.local_images = local_images;
     let mut verdict = admission::evaluate(policies, &admission, &Scope::ADMISSION, None);
     if !verdict.allowed && !notes.is_empty() {
         // What the daemon said about the objects the call names, so the denial can be

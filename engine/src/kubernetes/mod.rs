@@ -130,6 +130,7 @@ impl AdmissionRequest {
             context,
             unchanged_update: update::unchanged(self),
             pod_security,
+            local_images: None,
         }
     }
 

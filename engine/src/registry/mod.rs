@@ -62,6 +62,31 @@ impl RegistryError {
     }
 }
 
+/// What a door knows of the images a request names, which registry answers must not
+/// override: at the Docker door, a create runs the daemon's local image, whatever the
+/// registry's tag points at now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalImages(pub Vec<(String, LocalImage)>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalImage {
+    /// The image under that name was pulled as this manifest digest of its repository.
+    Digest(String),
+    /// The daemon has an image under that name (this ID) that no pull from the repository
+    /// the name says produced: built, loaded, imported, or tagged from another image.
+    Unpulled { id: String },
+}
+
+impl LocalImages {
+    /// What `image` (as written in the request) is on the daemon, when the door said.
+    pub fn get(&self, image: &str) -> Option<&LocalImage> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == image)
+            .map(|(_, i)| i)
+    }
+}
+
 /// A manifest and its digest (computed here, not taken from the registry's word).
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -213,9 +238,16 @@ impl Registry {
         let auth = self.auth_for(&reference);
         let client = self.client.clone();
         let r = reference.clone();
-        let digest = self.call("resolve", async move {
-            client.fetch_manifest_digest(&r, &auth).await
-        })?;
+        let digest = self
+            .call("resolve", async move {
+                client.fetch_manifest_digest(&r, &auth).await
+            })
+            .map_err(|e| match e {
+                RegistryError::NotFound(why) => {
+                    RegistryError::NotFound(format!("the registry does not have it ({why})"))
+                }
+                other => other,
+            })?;
         Ok((*self.digests.insert(key, digest)).clone())
     }
 

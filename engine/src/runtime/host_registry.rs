@@ -10,7 +10,7 @@ use super::Host;
 use crate::abi::portcullis::policy::registry::{
     self as abi, CosignCheck, Manifest, RegistryError, Signature,
 };
-use crate::registry::{self, Registry};
+use crate::registry::{self, LocalImage, Registry};
 
 pub(super) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     abi::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)
@@ -46,7 +46,19 @@ impl Host {
 
 impl abi::Host for Host {
     fn resolve(&mut self, image: String) -> Result<String, RegistryError> {
-        self.ask(|r| r.resolve(&image))
+        // What the door says will run comes first: the daemon runs its local image, not
+        // what the registry's tag points at.
+        match self.local_images.as_ref().and_then(|l| l.get(&image)) {
+            Some(LocalImage::Digest(digest)) if self.registry.is_some() => Ok(digest.clone()),
+            Some(LocalImage::Unpulled { id }) if self.registry.is_some() => {
+                Err(RegistryError::NotFound(format!(
+                    "the daemon's image {image} is {id}, which was not pulled from that \
+                     repository (built, loaded, imported or tagged locally), so no registry \
+                     digest or signature can stand for it"
+                )))
+            }
+            _ => self.ask(|r| r.resolve(&image)),
+        }
     }
 
     fn fetch_manifest(&mut self, image: String) -> Result<Manifest, RegistryError> {

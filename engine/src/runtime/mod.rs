@@ -258,10 +258,16 @@ enum Source {
 pub struct Grants {
     /// Answers the guest's `registry` questions; `None` answers each with `not-granted`.
     pub registry: Option<Arc<crate::registry::Registry>>,
+    /// What the door knows of the request's images (the Docker door: the daemon's local
+    /// images), answered before the registry is asked.
+    pub local_images: Option<Arc<crate::registry::LocalImages>>,
 }
 
 impl Grants {
-    pub const NONE: Grants = Grants { registry: None };
+    pub const NONE: Grants = Grants {
+        registry: None,
+        local_images: None,
+    };
 }
 
 /// A compiled, linked policy component, ready to instantiate.
@@ -343,6 +349,7 @@ impl PolicyModule {
         let stderr = CappedPipe::new(OUTPUT_CAP);
         let mut host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
         host.registry = grants.registry.clone();
+        host.local_images = grants.local_images.clone();
         let waits_on_host = host.registry.is_some();
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
@@ -385,6 +392,7 @@ pub(crate) struct Host {
     table: ResourceTable,
     limiter: MemoryLimiter,
     registry: Option<Arc<crate::registry::Registry>>,
+    local_images: Option<Arc<crate::registry::LocalImages>>,
     /// Time spent in host calls not yet added back to the deadline.
     waited: Duration,
 }
@@ -409,6 +417,7 @@ impl Host {
                 exceeded: false,
             },
             registry: None,
+            local_images: None,
             waited: Duration::ZERO,
         }
     }

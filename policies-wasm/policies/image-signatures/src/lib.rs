@@ -2,11 +2,10 @@
 //! rule's keys, for the digest that will run. The host answers the registry questions
 //! (the policy needs `capabilities: [registry]` in its config): what a tag points at now,
 //! and which keys signed that digest. On Kubernetes, `mutateDigest` pins each verified tag to
-//! its digest with a patch, so the kubelet pulls what was verified.
-//!
-//! Kubernetes only for now: at the Docker door a `docker run` runs the daemon's local image,
-//! which the registry's tag says nothing about; deciding it needs the door to say which
-//! digest the daemon holds under that name.
+//! its digest with a patch, so the kubelet pulls what was verified. At the Docker door,
+//! which cannot change a request, a create is decided on the image the daemon holds under
+//! that name (the door tells the host which digest it was pulled as, and a tag moved in the
+//! registry does not change it), and a pull on what the registry's tag points at.
 //!
 //! A registry that cannot answer leaves the policy undecided: its `failurePolicy` decides
 //! (deny, unless configured to fail open).
@@ -85,7 +84,6 @@ impl Policy for ImageSignatures {
     type Settings = Settings;
     const NAME: &'static str = "image-signatures";
     const MUTATING: bool = true;
-    const SOURCES: &'static [Source] = &[Source::Kubernetes];
 
     fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
         let error = |field: String, message: &str| SettingsError {
@@ -137,7 +135,11 @@ impl Policy for ImageSignatures {
                 Source::Docker => format!("image {:?}", image.raw),
             };
             let field = request.field(c, "image", "Image");
-            let verified = check(image, &who, field, settings, &mut findings)?;
+            let resolved = match request.source {
+                Source::Kubernetes => Resolved::RegistryTag,
+                Source::Docker => Resolved::DaemonImage,
+            };
+            let verified = check(image, &who, field, resolved, settings, &mut findings)?;
             if let Some(digest) = verified
                 && settings.mutate_digest
                 && request.source == Source::Kubernetes
@@ -152,7 +154,14 @@ impl Policy for ImageSignatures {
         }
         if let Some(image) = request.docker.as_ref().and_then(|d| d.pull_image.as_ref()) {
             let who = format!("pull of {:?}", image.raw);
-            check(image, &who, "fromImage".into(), settings, &mut findings)?;
+            check(
+                image,
+                &who,
+                "fromImage".into(),
+                Resolved::RegistryTag,
+                settings,
+                &mut findings,
+            )?;
         }
         let decision = findings.into_decision();
         if !decision.allowed || patch.is_empty() {
@@ -162,11 +171,20 @@ impl Policy for ImageSignatures {
     }
 }
 
+/// Where a tag's digest comes from: the registry (what Kubernetes nodes and `docker pull`
+/// will fetch), or the daemon (the local image a `docker run` runs; the host answers it).
+#[derive(Clone, Copy)]
+enum Resolved {
+    RegistryTag,
+    DaemonImage,
+}
+
 /// Checks one image; the digest that verified, when a rule matched and it did.
 fn check(
     image: &ImageRef,
     who: &str,
     field: String,
+    resolved: Resolved,
     settings: &Settings,
     findings: &mut Findings,
 ) -> Result<Option<String>, String> {
@@ -218,14 +236,14 @@ fn check(
         None => match registry::resolve(&image.raw) {
             Ok(d) => {
                 let tag = image.tag.as_deref().unwrap_or("latest");
-                let moved = format!(" (what its tag {tag} points at now)");
+                let moved = match resolved {
+                    Resolved::RegistryTag => format!(" (what its tag {tag} points at now)"),
+                    Resolved::DaemonImage => " (the image the daemon holds under that name)".into(),
+                };
                 (d, moved)
             }
             Err(RegistryError::NotFound(why)) => {
-                findings.deny(
-                    field,
-                    format!("{who} cannot be verified: the registry does not have it ({why})"),
-                );
+                findings.deny(field, format!("{who} cannot be verified: {why}"));
                 return Ok(None);
             }
             Err(e) => {
