@@ -136,7 +136,7 @@ podSecurity:
   acceptPodSecurityAdmissionLabels: true
 "#;
 
-fn webhooks(port: u16, ca: &str, failure_policy: &str) -> String {
+pub(crate) fn webhooks(port: u16, ca: &str, failure_policy: &str) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);
     let hook = |kind: &str, name: &str, path: &str| {
         format!(
@@ -179,7 +179,7 @@ webhooks:
     )
 }
 
-fn pod(name: &str, extra_spec: &str, image: &str) -> String {
+pub(crate) fn pod(name: &str, extra_spec: &str, image: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: t1\nspec:\n  automountServiceAccountToken: false\n{extra_spec}  containers:\n    - name: c\n      image: {image}\n"
     )

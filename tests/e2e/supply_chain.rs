@@ -295,3 +295,87 @@ fn scopeguard(dir: std::path::PathBuf) -> impl Drop {
     }
     Remove(dir)
 }
+
+/// Through a real API server: the stored Pod runs the digest that was verified, and an
+/// unsigned image is refused with the policy's message.
+#[test]
+#[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
+fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
+    use crate::kubernetes::{Cluster, pod, webhooks};
+    use crate::support::text;
+
+    let work = tempfile::tempdir().unwrap();
+    let archive = saved_test_image(work.path());
+    let registry = Registry::start();
+    let (key, public) = key_pair(work.path(), "release");
+    let h = registry.host.clone();
+    let signed = registry.push(&archive, "signed/app:1", "v2s2");
+    registry.sign(&key, "signed/app", &signed, None);
+    let unsigned = registry.push(&archive, "signed/unsigned:1", "oci");
+
+    let cluster = Cluster::start();
+    let server = Server::start_with_kubeconfig(
+        &config(&registry, &public, true, "Fail"),
+        Some(&cluster.kubeconfig),
+    );
+    for args in [
+        vec!["create", "namespace", "t1"],
+        vec!["-n", "t1", "create", "serviceaccount", "default"],
+    ] {
+        let out = cluster.kubectl(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let refused = pod("unsigned", "", &format!("{h}/signed/unsigned:1"));
+    let message = crate::support::eventually(
+        "the webhook never answered",
+        std::time::Duration::from_secs(30),
+        || {
+            let out = cluster.apply(&refused);
+            match text(&out).contains("denied by portcullis") {
+                true => Ok(text(&out)),
+                false => Err(text(&out)),
+            }
+        },
+    );
+    assert!(
+        message.contains(&format!(
+            "image-signatures: container \"c\" image \"{h}/signed/unsigned:1\" is not signed: no cosign signature is stored for {unsigned}"
+        )),
+        "{message}"
+    );
+
+    let out = cluster.apply(&pod("signed", "", &format!("{h}/signed/app:1")));
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = cluster.kubectl(&["-n", "t1", "get", "pod", "signed", "-o", "json"], None);
+    let stored: Value = serde_json::from_slice(&stored.stdout).unwrap();
+    assert_eq!(
+        stored["spec"]["containers"][0]["image"],
+        format!("{h}/signed/app:1@{signed}"),
+        "the stored Pod runs the digest that was verified"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_registries_and_tags_without_digest_are_refused_before_asking() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let server = Server::start(
+        "registry:\n  insecure: [\"plain.example:5000\"]\npolicies:\n  - name: image-signatures\n    module: builtin:image-signatures\n    capabilities: [registry]\n    allowedToMutate: true\n    settings:\n      requireDigest: true\n      rules:\n        - images: [\"*\"]\n          keys: [\"-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----\"]\n",
+    );
+    let (allowed, message, _) = decide(&server, &format!("plain.example:5000/app@{digest}")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains(
+            "comes from plain.example:5000, which is reached over plain HTTP (an insecure registry)"
+        ),
+        "{message}"
+    );
+    let (allowed, message, _) = decide(&server, "example.com/app:1").await;
+    assert!(!allowed);
+    assert!(
+        message.contains("image \"example.com/app:1\" is not pinned by digest"),
+        "{message}"
+    );
+}

@@ -44,29 +44,17 @@ printf '{"critical":{"identity":{"docker-reference":"%s/%s"},"image":{"docker-ma
     "$registry" "$repository" "$claim" > "$work/payload"
 signature="$(openssl dgst -sha256 -sign "$key" "$work/payload" | base64 -w0)"
 
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-size() { stat -c %s "$1"; }
+# shellcheck source=oci-upload.sh
+source "$(dirname "$0")/oci-upload.sh"
 
-# Monolithic upload: POST opens an upload session, PUT with the digest completes it.
-upload() {
-    local file="$1" location
-    location="$(curl "${curl_args[@]}" -X POST -D - -o /dev/null "$base/v2/$repository/blobs/uploads/" |
-        tr -d '\r' | sed -n 's/^[Ll]ocation: //p')"
-    case "$location" in http*) ;; *) location="$base$location" ;; esac
-    case "$location" in *\?*) location="$location&digest=$(sha "$file")" ;; *) location="$location?digest=$(sha "$file")" ;; esac
-    curl "${curl_args[@]}" -X PUT -H 'Content-Type: application/octet-stream' \
-        --data-binary "@$file" "$location" -o /dev/null
-}
-
-upload "$work/payload"
+upload "$work/payload" "$repository"
 printf '{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
     "$(sha "$work/payload")" > "$work/config"
-upload "$work/config"
+upload "$work/config" "$repository"
 
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":%s,"digest":"%s"},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":%s,"digest":"%s","annotations":{"dev.cosignproject.cosign/signature":"%s"}}]}' \
     "$(size "$work/config")" "$(sha "$work/config")" "$(size "$work/payload")" "$(sha "$work/payload")" "$signature" \
     > "$work/manifest"
 tag="sha256-${digest#sha256:}.sig"
-curl "${curl_args[@]}" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-    --data-binary "@$work/manifest" "$base/v2/$repository/manifests/$tag" -o /dev/null
+put_manifest "$repository" "$tag" "$work/manifest"
 echo "$repository:$tag"
