@@ -33,6 +33,7 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-image-signatures",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
+    "portcullis-fixture-registry-facts",
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";

@@ -150,6 +150,32 @@ async fn only_images_signed_by_the_rules_keys_run_and_they_run_by_digest() {
         "{metrics}"
     );
 
+    // The import's other calls, as a policy of its own sees them: the manifest, and the
+    // signatures stored for it.
+    let facts = Server::start(&format!(
+        "registry:\n  caFile: {}\n  credentials:\n    - registry: {h}\n      username: {USER}\n      password: {PASSWORD}\npolicies:\n  - name: facts\n    module: {}\n    capabilities: [registry]\n",
+        registry.ca_file().display(),
+        crate::support::fixture_wasm("portcullis-fixture-registry-facts").display(),
+    ));
+    let review = review_of(pod(&format!("{h}/signed/app:1")), "u-2");
+    let response = facts.client().review("/validate", &review).await.json();
+    let message = response["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "{h}/signed/app:1: manifest application/vnd.docker.distribution.manifest.v2+json {signed} of "
+        )) && message.contains("signatures: [payload of "),
+        "{message}"
+    );
+    let review = review_of(pod(&format!("{h}/signed/unsigned:1")), "u-3");
+    let response = facts.client().review("/validate", &review).await.json();
+    let message = response["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "{h}/signed/unsigned:1: manifest application/vnd.oci.image.manifest.v1+json {oci} of "
+        )) && message.contains("signatures: []"),
+        "{message}"
+    );
+
     // Without credentials the registry refuses, and the policy cannot decide: denied by
     // its failurePolicy, saying why.
     let anonymous = Server::start(&config(&registry, &public, false, "Fail"));
