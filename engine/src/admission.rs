@@ -27,9 +27,9 @@ pub struct Admission {
     pub unchanged_update: Option<&'static str>,
     /// Pod Security levels the request's namespace asks for by its labels.
     pub pod_security: Vec<LevelCheck>,
-    /// What the door knows of the request's images (the Docker door: which image the
-    /// daemon holds under each name), for policies that ask registries.
-    pub local_images: Option<std::sync::Arc<crate::registry::LocalImages>>,
+    /// What the door tells the host for policies that ask registries: which image the
+    /// daemon holds under each name (Docker), the pull secrets a pod spec names (Kubernetes).
+    pub registry_context: Option<std::sync::Arc<crate::registry::Context>>,
 }
 
 impl Admission {
@@ -47,7 +47,7 @@ impl Admission {
             context,
             unchanged_update: None,
             pod_security: Vec::new(),
-            local_images: None,
+            registry_context: None,
         }
     }
 }
@@ -129,7 +129,7 @@ pub fn evaluate(
         selection,
         levels,
         renormalize,
-        admission.local_images.as_ref(),
+        admission.registry_context.as_ref(),
     );
     if let Some(why) = skipped {
         // Recorded in the audit log: which policies were skipped and why.

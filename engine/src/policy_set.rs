@@ -87,14 +87,14 @@ impl LoadedPolicy {
     fn decide(
         &self,
         request: &Request,
-        local_images: Option<&Arc<crate::registry::LocalImages>>,
+        registry_context: Option<&Arc<crate::registry::Context>>,
     ) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
         let with_images;
-        let grants = match local_images {
+        let grants = match registry_context {
             Some(images) if self.grants.registry.is_some() => {
                 with_images = Grants {
-                    local_images: Some(images.clone()),
+                    registry_context: Some(images.clone()),
                     ..self.grants.clone()
                 };
                 &with_images
@@ -133,10 +133,10 @@ impl LoadedPolicy {
     fn run(
         &self,
         request: &Request,
-        local_images: Option<&Arc<crate::registry::LocalImages>>,
+        registry_context: Option<&Arc<crate::registry::Context>>,
     ) -> PolicyResult {
         let started = Instant::now();
-        let mut outcome = self.decide(request, local_images);
+        let mut outcome = self.decide(request, registry_context);
         if let Ok(d) = &outcome
             && d.patch.is_some()
             && !self.config.allowed_to_mutate
@@ -286,7 +286,7 @@ impl PolicySet {
                 registry: registry
                     .clone()
                     .filter(|_| p.capabilities.contains(&Capability::Registry)),
-                local_images: None,
+                registry_context: None,
             };
             policies.push(LoadedPolicy {
                 config: (*p).clone(),
@@ -359,7 +359,7 @@ impl PolicySet {
         selection: Selection<'_>,
         levels: &[LevelCheck],
         renormalize: Option<Renormalize<'_>>,
-        local_images: Option<&Arc<crate::registry::LocalImages>>,
+        registry_context: Option<&Arc<crate::registry::Context>>,
     ) -> Verdict {
         let applicable = self.policies.iter().filter(|p| {
             p.applies_to(request.source)
@@ -389,7 +389,7 @@ impl PolicySet {
             object.map(std::borrow::Cow::Borrowed);
         let mut mutated = false;
         for policy in mutators {
-            let mut result = policy.run(&current, local_images);
+            let mut result = policy.run(&current, registry_context);
             // The patch stays in the policy's result too: the background audit reports it.
             if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
                 && let Some(patch_text) = decision.patch.as_deref()
@@ -415,12 +415,12 @@ impl PolicySet {
         let mut concurrent: Vec<PolicyResult> = if validators.len() > 1 {
             validators
                 .par_iter()
-                .map(|p| p.run(current, local_images))
+                .map(|p| p.run(current, registry_context))
                 .collect()
         } else {
             validators
                 .iter()
-                .map(|p| p.run(current, local_images))
+                .map(|p| p.run(current, registry_context))
                 .collect()
         };
         if renormalize.is_none() {

@@ -91,6 +91,13 @@ fn variants() -> Vec<(&'static str, Value)> {
             json!({"backgroundAudit": {"enabled": true, "interval": "30m"}}),
         ),
         (
+            "signed images",
+            json!({"registry": {"tagTtl": "5m"}, "policies": [
+                {"name": "pss-baseline", "module": "builtin:pss-baseline"},
+                {"name": "image-signatures", "module": "builtin:image-signatures", "capabilities": ["registry"], "allowedToMutate": true, "settings": {"mutateDigest": true}}
+            ]}),
+        ),
+        (
             "hpa on 1.20",
             json!({"autoscaling": {"enabled": true}, "kubeVersionOverride": "1.20.2"}),
         ),
@@ -275,6 +282,31 @@ fn each_variant_renders_what_it_promises() {
         allows(&own, "", "secrets", "create"),
         "self-registration keeps its Secret"
     );
+    // A policy that asks registries: the registry section in the config, and the pull
+    // secrets Pods name readable; nothing of either by default.
+    let objects = render(
+        &json!({"registry": {"tagTtl": "5m"}, "policies": [{"name": "s", "module": "builtin:image-signatures", "capabilities": ["registry"]}]}),
+    );
+    let config: Value = serde_yaml_ng::from_str(
+        find(&objects, "ConfigMap").unwrap()["data"]["portcullis.yaml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["registry"], json!({"tagTtl": "5m"}));
+    assert!(allows(
+        &rules_of(&objects, "ClusterRole"),
+        "",
+        "secrets",
+        "get"
+    ));
+    assert!(!allows(
+        &rules_of(&render(&json!({})), "ClusterRole"),
+        "",
+        "secrets",
+        "get"
+    ));
+
     // Off by default: nothing of it.
     let objects = render(&json!({}));
     let config = find(&objects, "ConfigMap").unwrap()["data"]["portcullis.yaml"]

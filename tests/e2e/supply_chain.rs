@@ -323,7 +323,8 @@ fn scopeguard(dir: std::path::PathBuf) -> impl Drop {
 }
 
 /// Through a real API server: the stored Pod runs the digest that was verified, and an
-/// unsigned image is refused with the policy's message.
+/// unsigned image is refused with the policy's message. The engine has no credentials of its
+/// own here: it asks the registry with the pull secret the Pod names, as the kubelet pulls.
 #[test]
 #[ignore = "needs kube-apiserver and etcd (tests/provision/install.sh): run tests/run.sh"]
 fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
@@ -341,12 +342,23 @@ fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
 
     let cluster = Cluster::start();
     let server = Server::start_with_kubeconfig(
-        &config(&registry, &public, true, "Fail"),
+        &config(&registry, &public, false, "Fail"),
         Some(&cluster.kubeconfig),
     );
     for args in [
         vec!["create", "namespace", "t1"],
         vec!["-n", "t1", "create", "serviceaccount", "default"],
+        vec![
+            "-n",
+            "t1",
+            "create",
+            "secret",
+            "docker-registry",
+            "regcred",
+            &format!("--docker-server={h}"),
+            &format!("--docker-username={USER}"),
+            &format!("--docker-password={PASSWORD}"),
+        ],
     ] {
         let out = cluster.kubectl(&args, None);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -354,7 +366,8 @@ fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
     let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
     assert!(out.status.success(), "{}", text(&out));
 
-    let refused = pod("unsigned", "", &format!("{h}/signed/unsigned:1"));
+    let with_secret = "  imagePullSecrets:\n    - name: regcred\n";
+    let refused = pod("unsigned", with_secret, &format!("{h}/signed/unsigned:1"));
     let message = crate::support::eventually(
         "the webhook never answered",
         std::time::Duration::from_secs(30),
@@ -373,7 +386,7 @@ fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
         "{message}"
     );
 
-    let out = cluster.apply(&pod("signed", "", &format!("{h}/signed/app:1")));
+    let out = cluster.apply(&pod("signed", with_secret, &format!("{h}/signed/app:1")));
     assert!(out.status.success(), "{}", text(&out));
     let stored = cluster.kubectl(&["-n", "t1", "get", "pod", "signed", "-o", "json"], None);
     let stored: Value = serde_json::from_slice(&stored.stdout).unwrap();
@@ -381,6 +394,15 @@ fn through_a_real_api_server_the_stored_pod_names_the_verified_digest() {
         stored["spec"]["containers"][0]["image"],
         format!("{h}/signed/app:1@{signed}"),
         "the stored Pod runs the digest that was verified"
+    );
+
+    // Without the pull secret the engine has no credentials for this registry either.
+    let out = cluster.apply(&pod("no-secret", "", &format!("{h}/signed/app:1")));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cannot resolve its tag: registry refused access"),
+        "{}",
+        text(&out)
     );
 }
 

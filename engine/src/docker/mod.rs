@@ -49,7 +49,7 @@ pub struct Pending {
     refused: Option<String>,
     /// Whether a policy asks registries, so a create's images are looked up in the daemon.
     pin_images: bool,
-    local_images: Option<std::sync::Arc<crate::registry::LocalImages>>,
+    registry_context: Option<std::sync::Arc<crate::registry::Context>>,
 }
 
 /// Decides one `AuthZReq` (the whole path: [`prepare`], [`Pending::look_up`] when the call
@@ -106,7 +106,7 @@ pub fn prepare(
             notes: Vec::new(),
             refused: None,
             pin_images: policies.asks_registries(),
-            local_images: None,
+            registry_context: None,
         }),
         Err(undecidable) => Err(Box::new(Authorized::denied(undecidable.to_string(), None))),
     }
@@ -183,7 +183,12 @@ impl Pending {
         }
         if self.refused.is_none() && self.creates_from_images() {
             match local_images::look_up(&self.request, &mut lookups).await {
-                Ok(images) => self.local_images = Some(std::sync::Arc::new(images)),
+                Ok(local_images) => {
+                    self.registry_context = Some(std::sync::Arc::new(crate::registry::Context {
+                        local_images,
+                        pull_secrets: None,
+                    }))
+                }
                 Err(e) if config.allow_unresolved => self.notes.push(format!(
                     "{} could not be looked up ({}), decided by the registry",
                     e.what, e.why
@@ -207,7 +212,7 @@ pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
         request,
         notes,
         refused,
-        local_images,
+        registry_context,
         ..
     } = pending;
     if let Some(why) = refused {
@@ -215,7 +220,7 @@ pub fn decide(policies: &PolicySet, pending: Pending) -> Authorized {
     }
     // Only user and group exemptions apply at this door.
     let mut admission = Admission::of(request);
-    admission.local_images = local_images;
+    admission.registry_context = registry_context;
     let mut verdict = admission::evaluate(policies, &admission, &Scope::ADMISSION, None);
     if !verdict.allowed && !notes.is_empty() {
         // What the daemon said about the objects the call names, so the denial can be

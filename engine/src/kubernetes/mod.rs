@@ -124,14 +124,39 @@ impl AdmissionRequest {
             }
             _ => Vec::new(),
         };
+        let registry_context = match policies.asks_registries() {
+            true => self.pull_secrets(&request),
+            false => None,
+        };
         Admission {
             request,
             object: None,
             context,
             unchanged_update: update::unchanged(self),
             pod_security,
-            local_images: None,
+            registry_context,
         }
+    }
+
+    /// The `imagePullSecrets` the pod spec names, with its namespace: the credentials the
+    /// kubelet will pull with, so registry questions are asked with them too.
+    fn pull_secrets(&self, request: &Request) -> Option<std::sync::Arc<crate::registry::Context>> {
+        let pointer = &request.workload.as_ref()?.pointer;
+        let spec = self.object.as_ref()?.pointer(pointer)?;
+        let names: Vec<String> = spec
+            .get("imagePullSecrets")?
+            .as_array()?
+            .iter()
+            .filter_map(|s| s.get("name")?.as_str().map(str::to_string))
+            .filter(|n| !n.is_empty())
+            .collect();
+        let namespace = request.namespace.clone().filter(|n| !n.is_empty())?;
+        (!names.is_empty()).then(|| {
+            std::sync::Arc::new(crate::registry::Context {
+                local_images: Default::default(),
+                pull_secrets: Some(crate::registry::PullSecrets { namespace, names }),
+            })
+        })
     }
 
     /// What match rules look at.

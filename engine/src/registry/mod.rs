@@ -13,10 +13,11 @@
 
 mod cache;
 pub mod cosign;
+mod pull_secrets;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -60,6 +61,22 @@ impl RegistryError {
             RegistryError::Invalid(_) => "invalid",
         }
     }
+}
+
+/// What one request tells the host beyond its images' names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The Docker door: which image the daemon holds under each name a create uses.
+    pub local_images: LocalImages,
+    /// The Kubernetes door: the namespace and the `imagePullSecrets` the pod spec names;
+    /// their credentials are tried before the config's, as the kubelet tries them.
+    pub pull_secrets: Option<PullSecrets>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecrets {
+    pub namespace: String,
+    pub names: Vec<String>,
 }
 
 /// What a door knows of the images a request names, which registry answers must not
@@ -124,15 +141,61 @@ pub fn stats() -> &'static Stats {
 
 /// The registry client the policies' questions go through.
 pub struct Registry {
-    client: Client,
+    settings: ClientSettings,
+    /// One client per set of credentials: a client keeps the first credentials it is given
+    /// for a registry, so requests with other credentials need their own.
+    clients: Mutex<HashMap<String, Client>>,
     runtime: Option<tokio::runtime::Runtime>,
     timeout: Duration,
     insecure: Vec<String>,
     auth: HashMap<String, RegistryAuth>,
+    /// The cluster's API, for pull secrets; connected at the first secret asked for.
+    cluster: Arc<tokio::sync::OnceCell<Result<kube::Client, String>>>,
+    secrets: Cache<String, Vec<pull_secrets::Credential>>,
     digests: Cache<String, String>,
     manifests: Cache<String, Manifest>,
     signatures: Cache<String, Vec<StoredSignature>>,
     checks: Cache<String, Check>,
+}
+
+/// What a client is built from.
+struct ClientSettings {
+    insecure: Vec<String>,
+    ca: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl ClientSettings {
+    fn client(&self) -> Result<Client, String> {
+        let mut config = ClientConfig {
+            protocol: if self.insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(self.insecure.clone())
+            },
+            connect_timeout: Some(self.timeout),
+            read_timeout: Some(self.timeout),
+            user_agent: concat!("portcullis/", env!("CARGO_PKG_VERSION")),
+            // An index is a fact to report, not something to resolve to one platform here.
+            platform_resolver: None,
+            ..ClientConfig::default()
+        };
+        if let Some(ca) = &self.ca {
+            config.extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: ca.clone(),
+            });
+        }
+        Client::try_from(config).map_err(|e| format!("registry client: {e}"))
+    }
+}
+
+/// The credentials one question is asked with, and a name for them that keys the caches,
+/// so an answer given to one set of credentials is not handed to another.
+#[derive(Clone)]
+struct Access {
+    id: String,
+    auth: RegistryAuth,
 }
 
 impl Drop for Registry {
@@ -149,30 +212,23 @@ impl Registry {
     pub fn new(config: &RegistryConfig, base_dir: &std::path::Path) -> Result<Registry, String> {
         // reqwest is built without a default crypto provider; the process uses ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut client_config = ClientConfig {
-            protocol: if config.insecure.is_empty() {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::HttpsExcept(config.insecure.clone())
-            },
-            connect_timeout: Some(config.timeout),
-            read_timeout: Some(config.timeout),
-            user_agent: concat!("portcullis/", env!("CARGO_PKG_VERSION")),
-            // An index is a fact to report, not something to resolve to one platform here.
-            platform_resolver: None,
-            ..ClientConfig::default()
+        let ca = match &config.ca_file {
+            Some(ca) => {
+                let path = base_dir.join(ca);
+                Some(
+                    std::fs::read(&path)
+                        .map_err(|e| format!("registry.caFile {}: {e}", path.display()))?,
+                )
+            }
+            None => None,
         };
-        if let Some(ca) = &config.ca_file {
-            let path = base_dir.join(ca);
-            let data = std::fs::read(&path)
-                .map_err(|e| format!("registry.caFile {}: {e}", path.display()))?;
-            client_config.extra_root_certificates.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            });
-        }
-        let client =
-            Client::try_from(client_config).map_err(|e| format!("registry client: {e}"))?;
+        let settings = ClientSettings {
+            insecure: config.insecure.clone(),
+            ca,
+            timeout: config.timeout,
+        };
+        // A bad CA file is reported at load, not at the first question.
+        let anonymous = settings.client()?;
 
         let mut auth = HashMap::new();
         for c in &config.credentials {
@@ -207,11 +263,14 @@ impl Registry {
         let ttl = Some(config.tag_ttl);
         let entries = config.cache_entries;
         Ok(Registry {
-            client,
+            settings,
+            clients: Mutex::new(HashMap::from([(ANONYMOUS.to_string(), anonymous)])),
             runtime: Some(runtime),
             timeout: config.timeout,
             insecure: config.insecure.iter().map(|h| normalize_host(h)).collect(),
             auth,
+            cluster: Arc::new(tokio::sync::OnceCell::new()),
+            secrets: Cache::new(entries, ttl),
             digests: Cache::new(entries, ttl),
             manifests: Cache::new(entries, None),
             signatures: Cache::new(entries, ttl),
@@ -225,22 +284,23 @@ impl Registry {
     }
 
     /// The digest `image` names: its own when pinned, else what its tag points at now.
-    pub fn resolve(&self, image: &str) -> Result<String, RegistryError> {
-        let reference = parse(image)?;
-        if let Some(digest) = reference.digest() {
-            return Ok(digest.to_string());
-        }
-        let key = reference.whole();
+    pub fn resolve(&self, image: &str, context: Option<&Context>) -> Result<String, RegistryError> {
+        // Keyed by the image as written and who asks: a repeated question needs no parse.
+        let key = format!("{}|{image}", access_id(context));
         if let Some(digest) = self.digests.get(&key) {
             hit("digest");
             return Ok((*digest).clone());
         }
-        let auth = self.auth_for(&reference);
-        let client = self.client.clone();
+        let reference = parse(image)?;
+        if let Some(digest) = reference.digest() {
+            return Ok(digest.to_string());
+        }
+        let access = self.access(&reference, context)?;
+        let client = self.client(&access)?;
         let r = reference.clone();
         let digest = self
             .call("resolve", async move {
-                client.fetch_manifest_digest(&r, &auth).await
+                client.fetch_manifest_digest(&r, &access.auth).await
             })
             .map_err(|e| match e {
                 RegistryError::NotFound(why) => {
@@ -252,32 +312,28 @@ impl Registry {
     }
 
     /// The manifest `image` names, by digest (resolving its tag first).
-    pub fn manifest(&self, image: &str) -> Result<Manifest, RegistryError> {
-        let reference = parse(image)?;
-        let digest = self.resolve(image)?;
-        self.manifest_at(&reference, &digest).map(|m| (*m).clone())
-    }
-
-    fn manifest_at(
+    pub fn manifest(
         &self,
-        reference: &Reference,
-        digest: &str,
-    ) -> Result<std::sync::Arc<Manifest>, RegistryError> {
+        image: &str,
+        context: Option<&Context>,
+    ) -> Result<Manifest, RegistryError> {
+        let reference = parse(image)?;
+        let digest = self.resolve(image, context)?;
         let pinned = Reference::with_digest(
             reference.registry().to_string(),
             reference.repository().to_string(),
-            digest.to_string(),
+            digest.clone(),
         );
-        let key = pinned.whole();
+        let access = self.access(&pinned, context)?;
+        let key = format!("{}|{}", access.id, pinned.whole());
         if let Some(m) = self.manifests.get(&key) {
             hit("manifest");
-            return Ok(m);
+            return Ok((*m).clone());
         }
-        let auth = self.auth_for(&pinned);
-        let client = self.client.clone();
+        let client = self.client(&access)?;
         let (content, media_type) = self.call("manifest", async move {
             let (bytes, _) = client
-                .pull_manifest_raw(&pinned, &auth, MANIFEST_MEDIA_TYPES)
+                .pull_manifest_raw(&pinned, &access.auth, MANIFEST_MEDIA_TYPES)
                 .await?;
             // Manifests since schema 2 name their own media type.
             let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -299,14 +355,12 @@ impl Registry {
                 "the registry answered {digest} with a manifest whose digest is {actual}"
             )));
         }
-        Ok(self.manifests.insert(
-            key,
-            Manifest {
-                digest: digest.to_string(),
-                media_type,
-                content,
-            },
-        ))
+        let manifest = Manifest {
+            digest,
+            media_type,
+            content,
+        };
+        Ok((*self.manifests.insert(key, manifest)).clone())
     }
 
     /// The key-based cosign signatures stored for `digest` in `image`'s repository.
@@ -314,7 +368,8 @@ impl Registry {
         &self,
         image: &str,
         digest: &str,
-    ) -> Result<std::sync::Arc<Vec<StoredSignature>>, RegistryError> {
+        context: Option<&Context>,
+    ) -> Result<Arc<Vec<StoredSignature>>, RegistryError> {
         let reference = parse(image)?;
         let tag = cosign::signature_tag(digest).map_err(RegistryError::Invalid)?;
         let signatures = Reference::with_tag(
@@ -322,16 +377,17 @@ impl Registry {
             reference.repository().to_string(),
             tag,
         );
-        let key = signatures.whole();
+        let access = self.access(&signatures, context)?;
+        let key = format!("{}|{}", access.id, signatures.whole());
         if let Some(found) = self.signatures.get(&key) {
             hit("signatures");
             return Ok(found);
         }
-        let auth = self.auth_for(&signatures);
-        let client = self.client.clone();
+        let client = self.client(&access)?;
         let found = self.call("signatures", async move {
+            let auth = &access.auth;
             let (bytes, _) = match client
-                .pull_manifest_raw(&signatures, &auth, MANIFEST_MEDIA_TYPES)
+                .pull_manifest_raw(&signatures, auth, MANIFEST_MEDIA_TYPES)
                 .await
             {
                 Ok(m) => m,
@@ -374,19 +430,16 @@ impl Registry {
         image: &str,
         digest: &str,
         keys: &[String],
-    ) -> Result<std::sync::Arc<Check>, RegistryError> {
-        let reference = parse(image)?;
+        context: Option<&Context>,
+    ) -> Result<Arc<Check>, RegistryError> {
         let mut hasher = sha2::Sha256::new();
         for key in keys {
             hasher.update(key.as_bytes());
             hasher.update([0]);
         }
-        let key = format!(
-            "{}/{}@{digest}#{}",
-            reference.registry(),
-            reference.repository(),
-            hex::encode(hasher.finalize())
-        );
+        // Keyed by the image as written and who asks: a repeated check needs no parse.
+        let who = access_id(context);
+        let key = format!("{who}|{image}@{digest}#{}", hex::encode(hasher.finalize()));
         if let Some(check) = self.checks.get(&key) {
             hit("verification");
             return Ok(check);
@@ -399,25 +452,101 @@ impl Registry {
                     .map_err(|e| RegistryError::Invalid(format!("key {i}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stored = self.signatures(image, digest)?;
+        let stored = self.signatures(image, digest, context)?;
         Ok(self
             .checks
             .insert(key, cosign::check(digest, &stored, &public_keys)))
     }
 
-    fn auth_for(&self, reference: &Reference) -> RegistryAuth {
-        self.auth
-            .get(&normalize_host(reference.registry()))
-            .cloned()
-            .unwrap_or(RegistryAuth::Anonymous)
+    /// The credentials for `reference`: the first pull secret the request names that has
+    /// some for its registry (as the kubelet tries them), else the config's, else none.
+    fn access(
+        &self,
+        reference: &Reference,
+        context: Option<&Context>,
+    ) -> Result<Access, RegistryError> {
+        let host = normalize_host(reference.registry());
+        if let Some(pulls) = context.and_then(|c| c.pull_secrets.as_ref()) {
+            for name in &pulls.names {
+                let found = self.pull_secret(&pulls.namespace, name)?;
+                if let Some(c) = found.iter().find(|c| c.host == host) {
+                    return Ok(Access {
+                        id: format!("secret:{}/{name}", pulls.namespace),
+                        auth: RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+                    });
+                }
+            }
+        }
+        Ok(match self.auth.get(&host) {
+            Some(auth) => Access {
+                id: "config".into(),
+                auth: auth.clone(),
+            },
+            None => Access {
+                id: ANONYMOUS.into(),
+                auth: RegistryAuth::Anonymous,
+            },
+        })
     }
 
-    /// Runs one registry call on this module's runtime, within the deadline, and counts it.
-    fn call<T: Send + 'static>(
+    /// The credentials in pull secret `namespace/name` (none when it does not exist, as the
+    /// kubelet goes on without a missing one).
+    fn pull_secret(
         &self,
-        name: &'static str,
-        work: impl Future<Output = Result<T, OciDistributionError>> + Send + 'static,
-    ) -> Result<T, RegistryError> {
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Vec<pull_secrets::Credential>>, RegistryError> {
+        let key = format!("{namespace}/{name}");
+        if let Some(found) = self.secrets.get(&key) {
+            hit("pull-secret");
+            return Ok(found);
+        }
+        let cluster = self.cluster.clone();
+        let (ns, n) = (namespace.to_string(), name.to_string());
+        let secret = self
+            .block(async move {
+                let client = cluster
+                    .get_or_init(|| async {
+                        kube::Client::try_default().await.map_err(|e| e.to_string())
+                    })
+                    .await
+                    .clone()?;
+                kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns)
+                    .get_opt(&n)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|| {
+                Err(format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.timeout)
+                ))
+            })
+            .map_err(|e| {
+                RegistryError::Unauthorized(format!("cannot read the pull secret {key}: {e}"))
+            })?;
+        let found = secret
+            .map(|s| pull_secrets::credentials(&s))
+            .unwrap_or_default();
+        Ok(self.secrets.insert(key, found))
+    }
+
+    /// The client for `access`, made at its first use.
+    fn client(&self, access: &Access) -> Result<Client, RegistryError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&access.id) {
+            return Ok(client.clone());
+        }
+        let client = self.settings.client().map_err(RegistryError::Invalid)?;
+        clients.insert(access.id.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Runs `work` on this module's runtime within the deadline; `None` when it passed.
+    fn block<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
         let runtime = self
             .runtime
             .as_ref()
@@ -425,21 +554,25 @@ impl Registry {
         let timeout = self.timeout;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         runtime.spawn(async move {
-            let outcome = match tokio::time::timeout(timeout, work).await {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(e)) => Err(classify(&e)),
-                Err(_) => Err(RegistryError::Unreachable(format!(
-                    "no answer within {}",
-                    humantime::format_duration(timeout)
-                ))),
-            };
-            let _ = tx.send(outcome);
+            let _ = tx.send(tokio::time::timeout(timeout, work).await.ok());
         });
-        let outcome = rx.recv().unwrap_or_else(|_| {
-            Err(RegistryError::Unreachable(
-                "the registry call was dropped".into(),
-            ))
-        });
+        rx.recv().ok().flatten()
+    }
+
+    /// Runs one registry call within the deadline, and counts it.
+    fn call<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        work: impl Future<Output = Result<T, OciDistributionError>> + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let outcome = match self.block(work) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(e)) => Err(classify(&e)),
+            None => Err(RegistryError::Unreachable(format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+        };
         let result = match &outcome {
             Ok(_) => "ok",
             Err(e) => e.label(),
@@ -449,6 +582,17 @@ impl Registry {
             .get_or_create(&CallLabels { call: name, result })
             .inc();
         outcome
+    }
+}
+
+const ANONYMOUS: &str = "anonymous";
+
+/// Who asks, for cache keys: the pull secrets a request names (their credentials may be
+/// used), or the host's own access. An answer given to one is not handed to another.
+fn access_id(context: Option<&Context>) -> String {
+    match context.and_then(|c| c.pull_secrets.as_ref()) {
+        Some(p) => format!("{}/{}", p.namespace, p.names.join(",")),
+        None => "host".into(),
     }
 }
 

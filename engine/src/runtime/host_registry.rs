@@ -48,7 +48,8 @@ impl abi::Host for Host {
     fn resolve(&mut self, image: String) -> Result<String, RegistryError> {
         // What the door says will run comes first: the daemon runs its local image, not
         // what the registry's tag points at.
-        match self.local_images.as_ref().and_then(|l| l.get(&image)) {
+        let context = self.registry_context.clone();
+        match context.as_ref().and_then(|c| c.local_images.get(&image)) {
             Some(LocalImage::Digest(digest)) if self.registry.is_some() => Ok(digest.clone()),
             Some(LocalImage::Unpulled { id }) if self.registry.is_some() => {
                 Err(RegistryError::NotFound(format!(
@@ -57,16 +58,18 @@ impl abi::Host for Host {
                      digest or signature can stand for it"
                 )))
             }
-            _ => self.ask(|r| r.resolve(&image)),
+            _ => self.ask(|r| r.resolve(&image, context.as_deref())),
         }
     }
 
     fn fetch_manifest(&mut self, image: String) -> Result<Manifest, RegistryError> {
-        self.ask(|r| r.manifest(&image)).map(|m| Manifest {
-            digest: m.digest,
-            media_type: m.media_type,
-            content: m.content,
-        })
+        let context = self.registry_context.clone();
+        self.ask(|r| r.manifest(&image, context.as_deref()))
+            .map(|m| Manifest {
+                digest: m.digest,
+                media_type: m.media_type,
+                content: m.content,
+            })
     }
 
     fn signatures(
@@ -74,16 +77,18 @@ impl abi::Host for Host {
         image: String,
         digest: String,
     ) -> Result<Vec<Signature>, RegistryError> {
-        self.ask(|r| r.signatures(&image, &digest)).map(|found| {
-            found
-                .iter()
-                .map(|s| Signature {
-                    payload: s.payload.clone(),
-                    signature: s.signature.clone(),
-                    annotations: s.annotations.clone(),
-                })
-                .collect()
-        })
+        let context = self.registry_context.clone();
+        self.ask(|r| r.signatures(&image, &digest, context.as_deref()))
+            .map(|found| {
+                found
+                    .iter()
+                    .map(|s| Signature {
+                        payload: s.payload.clone(),
+                        signature: s.signature.clone(),
+                        annotations: s.annotations.clone(),
+                    })
+                    .collect()
+            })
     }
 
     fn verify_cosign(
@@ -92,7 +97,8 @@ impl abi::Host for Host {
         digest: String,
         public_keys: Vec<String>,
     ) -> Result<CosignCheck, RegistryError> {
-        self.ask(|r| r.verify_cosign(&image, &digest, &public_keys))
+        let context = self.registry_context.clone();
+        self.ask(|r| r.verify_cosign(&image, &digest, &public_keys, context.as_deref()))
             .map(|check| CosignCheck {
                 digest,
                 found: check.found,

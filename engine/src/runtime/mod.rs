@@ -258,15 +258,15 @@ enum Source {
 pub struct Grants {
     /// Answers the guest's `registry` questions; `None` answers each with `not-granted`.
     pub registry: Option<Arc<crate::registry::Registry>>,
-    /// What the door knows of the request's images (the Docker door: the daemon's local
-    /// images), answered before the registry is asked.
-    pub local_images: Option<Arc<crate::registry::LocalImages>>,
+    /// What the request tells the host: the Docker door's local images (answered before the
+    /// registry is asked), the Kubernetes door's pull secrets.
+    pub registry_context: Option<Arc<crate::registry::Context>>,
 }
 
 impl Grants {
     pub const NONE: Grants = Grants {
         registry: None,
-        local_images: None,
+        registry_context: None,
     };
 }
 
@@ -349,7 +349,7 @@ impl PolicyModule {
         let stderr = CappedPipe::new(OUTPUT_CAP);
         let mut host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
         host.registry = grants.registry.clone();
-        host.local_images = grants.local_images.clone();
+        host.registry_context = grants.registry_context.clone();
         let waits_on_host = host.registry.is_some();
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
@@ -392,7 +392,7 @@ pub(crate) struct Host {
     table: ResourceTable,
     limiter: MemoryLimiter,
     registry: Option<Arc<crate::registry::Registry>>,
-    local_images: Option<Arc<crate::registry::LocalImages>>,
+    registry_context: Option<Arc<crate::registry::Context>>,
     /// Time spent in host calls not yet added back to the deadline.
     waited: Duration,
 }
@@ -417,7 +417,7 @@ impl Host {
                 exceeded: false,
             },
             registry: None,
-            local_images: None,
+            registry_context: None,
             waited: Duration::ZERO,
         }
     }
