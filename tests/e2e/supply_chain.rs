@@ -64,7 +64,7 @@ async fn only_images_signed_by_the_rules_keys_run_and_they_run_by_digest() {
     let archive = saved_test_image(work.path());
     let mut registry = Registry::start();
     let (key, public) = key_pair(work.path(), "release");
-    let (other_key, _) = key_pair(work.path(), "someone-else");
+    let (other_key, other_public) = key_pair(work.path(), "someone-else");
     let h = registry.host.clone();
 
     // One image, two manifests: skopeo writes it as Docker v2s2 or as OCI, each with its
@@ -148,6 +148,30 @@ async fn only_images_signed_by_the_rules_keys_run_and_they_run_by_digest() {
     assert!(
         metrics.contains("portcullis_registry_calls_total{call=\"signatures\",result=\"ok\"}"),
         "{metrics}"
+    );
+
+    // A rule that needs two keys: both signatures stored (the second added to the first, as
+    // cosign adds), or only one of them.
+    registry.push(&archive, "two/both:1", "v2s2");
+    registry.sign(&key, "two/both", &signed, None);
+    registry.sign(&other_key, "two/both", &signed, None);
+    registry.push(&archive, "two/one:1", "v2s2");
+    registry.sign(&key, "two/one", &signed, None);
+    let two_keys = Server::start(&format!(
+        "registry:\n  caFile: {ca}\n  credentials:\n    - registry: {h}\n      username: {USER}\n      password: {PASSWORD}\npolicies:\n  - name: image-signatures\n    module: builtin:image-signatures\n    capabilities: [registry]\n    allowedToMutate: true\n    settings:\n      rules:\n        - images: [\"{h}/two/*\"]\n          required: 2\n          keys:\n            - |\n{a}            - |\n{b}",
+        ca = registry.ca_file().display(),
+        a = indent(&public, 14),
+        b = indent(&other_public, 14),
+    ));
+    let (allowed, message, _) = decide(&two_keys, &format!("{h}/two/both:1")).await;
+    assert!(allowed, "{message}");
+    let (allowed, message, _) = decide(&two_keys, &format!("{h}/two/one:1")).await;
+    assert!(!allowed);
+    assert!(
+        message.contains(&format!(
+            "image \"{h}/two/one:1\": 1 of the 2 required keys of rule 0 signed {signed}"
+        )),
+        "{message}"
     );
 
     // The import's other calls, as a policy of its own sees them: the manifest, and the
@@ -276,6 +300,14 @@ fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
     let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app:1"), "true"]);
     assert!(ok, "a signed image runs: {out}");
 
+    let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/unsigned:1"), "true"]);
+    assert!(!ok, "an unsigned image must not run: {out}");
+    assert!(
+        out.contains(&format!(
+            "image \"{h}/signed/unsigned:1\" is not signed: no cosign signature is stored for {unsigned}"
+        )),
+        "{out}"
+    );
     let (ok, out) = docker(&["pull", &format!("{h}/signed/unsigned:1")]);
     assert!(!ok);
     assert!(

@@ -14,6 +14,8 @@
 #                       [--claim sha256:...] [--cacert CA.pem] [--user USER:PASSWORD]
 #   --claim  the digest the payload names (default: --digest): a signature of another image
 #            stored under this one's tag.
+#
+# Like `cosign sign`, a signature is added to those already stored for the digest.
 set -euo pipefail
 key="" registry="" repository="" digest="" claim="" cacert="" user=""
 while [ $# -gt 0 ]; do
@@ -56,5 +58,14 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+js
     "$(size "$work/config")" "$(sha "$work/config")" "$(size "$work/payload")" "$(sha "$work/payload")" "$signature" \
     > "$work/manifest"
 tag="sha256-${digest#sha256:}.sig"
+if curl "${curl_args[@]}" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -o "$work/stored" "$base/v2/$repository/manifests/$tag" 2>/dev/null; then
+    python3 - "$work/stored" "$work/manifest" <<'PY'
+import json, sys
+stored, new = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+stored["layers"] += new["layers"]
+json.dump(stored, open(sys.argv[2], "w"), separators=(",", ":"))
+PY
+fi
 put_manifest "$repository" "$tag" "$work/manifest"
 echo "$repository:$tag"
