@@ -16,7 +16,7 @@ const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"sp
 /// machine cannot turn their intended failure into a timeout.
 fn hostile_set(behave: &str, extra: &str) -> PolicySet {
     let wasm = fixture_wasm("portcullis-fixture-hostile");
-    let timeout_ms = if behave == "endless-loop" { 50 } else { 10_000 };
+    let timeout_ms = if behave.ends_with("loop") { 50 } else { 10_000 };
     policy_set(&format!(
         "policies:\n  - name: hostile\n    module: {}\n    timeoutMs: {timeout_ms}\n    memoryLimitMiB: 32\n{extra}    settings:\n      behave: {behave}\n  - name: privileged\n    module: builtin:privileged\n",
         wasm.display()
@@ -90,6 +90,20 @@ fn each_attack_is_denied_with_a_clear_message() {
         let error = error.unwrap_or_else(|| panic!("{behave}: no policy error recorded"));
         assert_eq!(error.kind(), kind, "{behave}: wrong error kind {error:?}");
     }
+}
+
+/// Time a policy waits on the host is given back to its deadline; a policy that does nothing
+/// but call the host must still time out.
+#[test]
+fn a_policy_looping_on_host_calls_still_times_out() {
+    let set = hostile_set("host-loop", "    capabilities: [registry]\n");
+    let (allowed, message, error) = decide(&set);
+    assert!(!allowed);
+    assert!(
+        message.contains("hostile: policy failed: timed out after 50 ms"),
+        "{message}"
+    );
+    assert_eq!(error.map(|e| e.kind()), Some("timeout"));
 }
 
 #[test]

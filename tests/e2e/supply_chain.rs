@@ -256,13 +256,32 @@ fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
         ca = registry.ca_file().display(),
         key = indent(&public, 14),
     );
-    let dockerd = Dockerd::start(&config);
+    // Started with no rule for these images, so an unsigned one can be pulled before the
+    // policy applies to it (a pull made earlier, or by another route).
+    let dockerd = Dockerd::start(&config.replace("/signed/*", "/nothing-yet/*"));
 
     let archive = work.path().join("tiny.tar");
     dockerd.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
     let signed = registry.push(&archive, "signed/app:1", "v2s2");
     registry.sign(&key, "signed/app", &signed, None);
     let unsigned = registry.push(&archive, "signed/unsigned:1", "oci");
+    // Other content, never signed, in the protected repository.
+    dockerd.ok(&["create", "--name", "base", IMAGE, "true"]);
+    dockerd.ok(&[
+        "commit",
+        "--change",
+        "ENV MADE=elsewhere",
+        "base",
+        "local/other:1",
+    ]);
+    let other_archive = work.path().join("other.tar");
+    dockerd.ok(&[
+        "save",
+        "-o",
+        other_archive.to_str().unwrap(),
+        "local/other:1",
+    ]);
+    let other = registry.push(&other_archive, "signed/other:1", "v2s2");
 
     // dockerd trusts the registry's CA as it trusts any registry's: certs.d, by host:port.
     let certs = std::path::Path::new("/etc/docker/certs.d").join(&h);
@@ -295,6 +314,10 @@ fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
         )
     };
 
+    let (ok, out) = docker(&["pull", &format!("{h}/signed/other:1")]);
+    assert!(ok, "{out}");
+    dockerd.reload(&config);
+
     let (ok, out) = docker(&["pull", &format!("{h}/signed/app:1")]);
     assert!(ok, "{out}");
     let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app:1"), "true"]);
@@ -319,17 +342,15 @@ fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
 
     // The registry's tag is signed, but the daemon's image under that name is another one
     // (made here, never pulled): what would run is decided, not what the registry says.
-    let (ok, out) = docker(&["create", "--name", "base", IMAGE, "true"]);
-    assert!(ok, "{out}");
     let (ok, out) = docker(&[
         "commit",
         "--change",
         "ENV MADE=locally",
         "base",
-        "local/other:1",
+        "local/third:1",
     ]);
     assert!(ok, "{out}");
-    let (ok, out) = docker(&["tag", "local/other:1", &format!("{h}/signed/app:1")]);
+    let (ok, out) = docker(&["tag", "local/third:1", &format!("{h}/signed/app:1")]);
     assert!(ok, "{out}");
     let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app:1"), "true"]);
     assert!(!ok, "a local image under a signed name must not run: {out}");
@@ -337,6 +358,22 @@ fn the_docker_door_runs_only_signed_images_as_the_daemon_holds_them() {
         out.contains("which was not pulled from that repository"),
         "{out}"
     );
+
+    // An unsigned image of the protected repository, run under another name or by its ID:
+    // decided as where it was pulled from.
+    let short_id = dockerd.ok(&["images", "-q", "local/other:1"]);
+    let (ok, out) = docker(&["tag", "local/other:1", "innocent:1"]);
+    assert!(ok, "{out}");
+    for name in ["innocent:1", short_id.as_str()] {
+        let (ok, out) = docker(&["run", "--rm", name, "true"]);
+        assert!(!ok, "{name} must not run: {out}");
+        assert!(
+            out.contains(&format!(
+                "image \"{h}/signed/other@{other}\" is not signed: no cosign signature is stored for {other}"
+            )) && out.contains(&format!("which was pulled as {h}/signed/other@{other}")),
+            "{name}: {out}"
+        );
+    }
 
     // The pulled image is still there by its digest, which is signed.
     let (ok, out) = docker(&["run", "--rm", &format!("{h}/signed/app@{signed}"), "true"]);

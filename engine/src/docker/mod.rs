@@ -182,7 +182,7 @@ impl Pending {
             Err(e) => self.refused = Some(e.to_string()),
         }
         if self.refused.is_none() && self.creates_from_images() {
-            match local_images::look_up(&self.request, &mut lookups).await {
+            match local_images::look_up(&mut self.request, &mut lookups, &mut self.notes).await {
                 Ok(local_images) => {
                     self.registry_context = Some(std::sync::Arc::new(crate::registry::Context {
                         local_images,

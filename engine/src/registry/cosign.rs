@@ -174,7 +174,11 @@ pub fn check(digest: &str, signatures: &[StoredSignature], keys: &[PublicKey]) -
             continue;
         }
         for i in signed_by {
-            result.verified[i] = true;
+            // A key listed twice (or in another PEM spelling) is one signer: only its first
+            // listing counts towards a required number.
+            if !keys[..i].contains(&keys[i]) {
+                result.verified[i] = true;
+            }
         }
     }
     result
@@ -193,6 +197,87 @@ mod tests {
         );
         assert!(signature_tag("sha256:abc").is_err());
         assert!(signature_tag("sha512:ab").is_err());
+    }
+
+    /// A key pair made by ring, its public key as cosign writes it, and a signer.
+    fn key() -> (String, impl Fn(&[u8]) -> String) {
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let mut spki = P256_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(pair.public_key().as_ref());
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            b64.encode(&spki)
+        );
+        let sign = move |payload: &[u8]| {
+            b64.encode(
+                pair.sign(&ring::rand::SystemRandom::new(), payload)
+                    .unwrap(),
+            )
+        };
+        (pem, sign)
+    }
+
+    fn payload(digest: &str, kind: &str) -> Vec<u8> {
+        format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"r/x"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"{kind}"}},"optional":null}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn signatures_count_for_their_digest_their_type_and_each_key_once() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let other = format!("sha256:{}", "cd".repeat(32));
+        let (pem_a, sign_a) = key();
+        let (pem_b, _) = key();
+        let a = PublicKey::from_pem(&pem_a).unwrap();
+        let b = PublicKey::from_pem(&pem_b).unwrap();
+        let stored = |payload: Vec<u8>| StoredSignature {
+            signature: sign_a(&payload),
+            payload,
+            annotations: Vec::new(),
+        };
+
+        let good = stored(payload(&digest, PAYLOAD_TYPE));
+        let check = check(&digest, std::slice::from_ref(&good), &[a.clone(), b.clone()]);
+        assert_eq!(check.verified, vec![true, false]);
+        // The same key listed twice is one signer.
+        let twice = super::check(&digest, std::slice::from_ref(&good), &[a.clone(), a.clone()]);
+        assert_eq!(twice.verified, vec![true, false]);
+
+        let elsewhere = super::check(
+            &digest,
+            &[stored(payload(&other, PAYLOAD_TYPE))],
+            std::slice::from_ref(&a),
+        );
+        assert_eq!(elsewhere.verified, vec![false]);
+        assert_eq!(elsewhere.other_digests, vec![other.clone()]);
+
+        let wrong_type = super::check(
+            &digest,
+            &[stored(payload(&digest, "something else"))],
+            std::slice::from_ref(&a),
+        );
+        assert_eq!(wrong_type.verified, vec![false]);
+        assert!(
+            wrong_type.problems[0].contains("type"),
+            "{:?}",
+            wrong_type.problems
+        );
+
+        let mut tampered = good;
+        tampered.payload = payload(&other, PAYLOAD_TYPE);
+        let tampered = super::check(&other, &[tampered], &[a]);
+        assert_eq!(
+            tampered.verified,
+            vec![false],
+            "a payload changed after signing"
+        );
     }
 
     #[test]

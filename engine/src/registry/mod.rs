@@ -343,7 +343,7 @@ impl Registry {
             Ok((bytes.to_vec(), media_type))
         })?;
         let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&content)));
-        if digest.starts_with("sha256:") && actual != digest {
+        if actual != digest {
             stats()
                 .calls
                 .get_or_create(&CallLabels {
@@ -396,11 +396,26 @@ impl Registry {
                 }
                 Err(e) => return Err(e),
             };
+            if bytes.len() > MAX_SIGNATURE_MANIFEST {
+                return Err(OciDistributionError::SpecViolationError(format!(
+                    "the signature manifest is {} bytes, more than {MAX_SIGNATURE_MANIFEST}",
+                    bytes.len()
+                )));
+            }
             let manifest: OciImageManifest = serde_json::from_slice(&bytes)?;
             let mut found = Vec::new();
             for layer in &manifest.layers {
                 if layer.media_type != cosign::SIGNATURE_MEDIA_TYPE {
                     continue;
+                }
+                if found.len() == MAX_SIGNATURES {
+                    break;
+                }
+                if !(0..=MAX_PAYLOAD).contains(&layer.size) {
+                    return Err(OciDistributionError::SpecViolationError(format!(
+                        "a signature payload of {} bytes, more than {MAX_PAYLOAD}",
+                        layer.size
+                    )));
                 }
                 let annotations = layer.annotations.clone().unwrap_or_default();
                 let Some(signature) = annotations.get(cosign::SIGNATURE_ANNOTATION).cloned() else {
@@ -556,7 +571,11 @@ impl Registry {
         runtime.spawn(async move {
             let _ = tx.send(tokio::time::timeout(timeout, work).await.ok());
         });
-        rx.recv().ok().flatten()
+        // The runtime's own timer bounds the work; this bounds the wait should the runtime
+        // itself be stuck.
+        rx.recv_timeout(timeout + Duration::from_secs(1))
+            .ok()
+            .flatten()
     }
 
     /// Runs one registry call within the deadline, and counts it.
@@ -586,6 +605,11 @@ impl Registry {
 }
 
 const ANONYMOUS: &str = "anonymous";
+/// Bounds on what a registry may hand the host for one digest's signatures: a repository
+/// anyone can push to must not be able to exhaust the engine.
+const MAX_SIGNATURE_MANIFEST: usize = 4 << 20;
+const MAX_SIGNATURES: usize = 32;
+const MAX_PAYLOAD: i64 = 64 << 10;
 
 /// Who asks, for cache keys: the pull secrets a request names (their credentials may be
 /// used), or the host's own access. An answer given to one is not handed to another.

@@ -40,6 +40,9 @@ const OUTPUT_CAP: usize = 16 * 1024;
 /// The most a decision may weigh (messages, reasons, warnings, patch, annotations).
 pub const MAX_DECISION_SIZE: usize = 1 << 20;
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// The most time waited on the host that one evaluation is given back: an admission
+/// webhook is never waited for longer than this.
+const MAX_HOST_WAIT: Duration = Duration::from_secs(30);
 /// Bytes of each linear memory and table kept resident between instances.
 const KEEP_RESIDENT: usize = 8 << 20;
 
@@ -395,6 +398,8 @@ pub(crate) struct Host {
     registry_context: Option<Arc<crate::registry::Context>>,
     /// Time spent in host calls not yet added back to the deadline.
     waited: Duration,
+    /// Time added back so far.
+    credited: Duration,
 }
 
 impl Host {
@@ -419,13 +424,20 @@ impl Host {
             registry: None,
             registry_context: None,
             waited: Duration::ZERO,
+            credited: Duration::ZERO,
         }
     }
 
-    /// The epoch ticks waited on the host since the last call, rounded up.
+    /// The whole epoch ticks waited on the host since the last call, within what is left
+    /// of [`MAX_HOST_WAIT`]. Rounded down and capped: a guest that calls the host in a loop
+    /// must still reach its deadline.
     fn take_waited_ticks(&mut self) -> u64 {
-        let ticks = self.waited.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64;
-        self.waited = Duration::ZERO;
+        let allowed = MAX_HOST_WAIT.saturating_sub(self.credited);
+        let credit = self.waited.min(allowed);
+        let ticks = (credit.as_micros() / EPOCH_TICK.as_micros()) as u64;
+        let given = EPOCH_TICK * ticks as u32;
+        self.waited -= given;
+        self.credited += given;
         ticks
     }
 }

@@ -41,10 +41,11 @@ pub fn parse(raw: &str) -> ImageRef {
         }
         _ => (DOCKER_HUB.to_string(), name.to_string()),
     };
-    let registry = if registry == "index.docker.io" {
-        DOCKER_HUB.to_string()
-    } else {
-        registry
+    // Other names of the same servers, so a rule about one is a rule about all: Docker
+    // Hub's index and API hosts, and an explicit HTTPS port.
+    let registry = match registry.strip_suffix(":443").unwrap_or(&registry) {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+        host => host.to_string(),
     };
     let repository = if registry == DOCKER_HUB && !repository.contains('/') {
         format!("library/{repository}")
@@ -148,6 +149,30 @@ mod tests {
     fn parts(raw: &str) -> (String, String, Option<String>, Option<String>, bool) {
         let i = parse(raw);
         (i.registry, i.repository, i.tag, i.digest, i.valid)
+    }
+
+    #[test]
+    fn other_names_of_the_same_registry_are_one_registry() {
+        for raw in [
+            "registry-1.docker.io/acme/app:1",
+            "index.docker.io/acme/app:1",
+            "docker.io:443/acme/app:1",
+        ] {
+            assert_eq!(parse(raw).registry, "docker.io", "{raw}");
+            assert_eq!(parse(raw).repository, "acme/app", "{raw}");
+        }
+        assert_eq!(
+            parse("registry-1.docker.io/nginx").repository,
+            "library/nginx"
+        );
+        assert_eq!(
+            parse("Registry.Example.com:443/prod/app").registry,
+            "registry.example.com"
+        );
+        assert_eq!(
+            parse("registry.example.com:5000/prod/app").registry,
+            "registry.example.com:5000"
+        );
     }
 
     #[test]

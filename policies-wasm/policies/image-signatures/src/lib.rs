@@ -14,17 +14,30 @@ use portcullis_sdk::prelude::*;
 use portcullis_sdk::registry::{self, RegistryError};
 use portcullis_sdk::{Reason, serde_json};
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Which images need which signatures. An image no rule matches is not checked here.
     pub rules: Vec<Rule>,
-    /// Kubernetes: replace each verified tag with `tag@digest` (needs `allowedToMutate`).
+    /// Kubernetes: replace each verified tag with `tag@digest` (needs `allowedToMutate`), so
+    /// the kubelet pulls what was verified even if the tag moves later. On by default; off,
+    /// a tag is verified as it points now and may be moved before the pull.
     pub mutate_digest: bool,
     /// Deny images written without a digest, even when their tag verifies.
     pub require_digest: bool,
     /// Registries (`host[:port]`) allowed although the host reaches them over plain HTTP.
     pub allow_insecure_registries: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rules: Vec::new(),
+            mutate_digest: true,
+            require_digest: false,
+            allow_insecure_registries: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -137,6 +150,9 @@ impl Policy for ImageSignatures {
             let field = request.field(c, "image", "Image");
             let resolved = match request.source {
                 Source::Kubernetes => Resolved::RegistryTag,
+                // Swarm nodes pull a service's image later, from the registry, past this
+                // door: only a digest in the spec says what they will run.
+                Source::Docker if request.operation.starts_with("service-") => Resolved::PinnedOnly,
                 Source::Docker => Resolved::DaemonImage,
             };
             let verified = check(image, &who, field, resolved, settings, &mut findings)?;
@@ -177,6 +193,8 @@ impl Policy for ImageSignatures {
 enum Resolved {
     RegistryTag,
     DaemonImage,
+    /// No tag can be trusted: only a digest written in the request.
+    PinnedOnly,
 }
 
 /// Checks one image; the digest that verified, when a rule matched and it did.
@@ -233,12 +251,22 @@ fn check(
     }
     let (digest, moved) = match &image.digest {
         Some(d) => (d.clone(), String::new()),
+        None if matches!(resolved, Resolved::PinnedOnly) => {
+            findings.deny(
+                field,
+                format!(
+                    "{who} must be pinned by digest (@sha256:...): swarm nodes pull a \
+                     service's image later, so only a digest says what they will run"
+                ),
+            );
+            return Ok(None);
+        }
         None => match registry::resolve(&image.raw) {
             Ok(d) => {
                 let tag = image.tag.as_deref().unwrap_or("latest");
                 let moved = match resolved {
-                    Resolved::RegistryTag => format!(" (what its tag {tag} points at now)"),
                     Resolved::DaemonImage => " (the image the daemon holds under that name)".into(),
+                    _ => format!(" (what its tag {tag} points at now)"),
                 };
                 (d, moved)
             }
