@@ -244,10 +244,18 @@ mod tests {
         };
 
         let good = stored(payload(&digest, PAYLOAD_TYPE));
-        let check = check(&digest, std::slice::from_ref(&good), &[a.clone(), b.clone()]);
+        let check = check(
+            &digest,
+            std::slice::from_ref(&good),
+            &[a.clone(), b.clone()],
+        );
         assert_eq!(check.verified, vec![true, false]);
         // The same key listed twice is one signer.
-        let twice = super::check(&digest, std::slice::from_ref(&good), &[a.clone(), a.clone()]);
+        let twice = super::check(
+            &digest,
+            std::slice::from_ref(&good),
+            &[a.clone(), a.clone()],
+        );
         assert_eq!(twice.verified, vec![true, false]);
 
         let elsewhere = super::check(
