@@ -567,6 +567,11 @@ impl Config {
 }
 
 impl PolicyConfig {
+    /// Whether the config grants the policy `capability`.
+    pub fn granted(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             timeout: Duration::from_millis(self.timeout_ms),
@@ -663,6 +668,17 @@ impl Config {
         let mut problem = |field: &str, message: String| out.push((field.to_string(), message));
         if let Err(e) = crate::docker::daemon::Daemon::new(&self.docker.daemon) {
             problem("docker.daemon", e);
+        }
+        for (i, c) in self.registry.credentials.iter().enumerate() {
+            if c.password.is_some() == c.password_file.is_some() {
+                problem(
+                    &format!("registry.credentials[{i}]"),
+                    format!(
+                        "give exactly one of password and passwordFile for {}",
+                        c.registry
+                    ),
+                );
+            }
         }
         if !(self.docker.host_root.is_empty() || self.docker.host_root.starts_with('/')) {
             problem(
@@ -915,6 +931,20 @@ mod tests {
                 .to_string();
             assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
         }
+    }
+
+    #[test]
+    fn registry_credentials_give_one_password() {
+        let text = "policies: []\nregistry:\n  credentials:\n    - registry: r.example\n      username: u\n";
+        let err = Config::parse(text, "x.yaml", PathBuf::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "x.yaml:4:7: registry.credentials[0]: give exactly one of password and passwordFile for r.example"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -90,14 +90,15 @@ impl LoadedPolicy {
         registry_context: Option<&Arc<crate::registry::Context>>,
     ) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
-        let with_images;
+        // The request's context only matters to a policy that may ask registries.
+        let with_context;
         let grants = match registry_context {
-            Some(images) if self.grants.registry.is_some() => {
-                with_images = Grants {
-                    registry_context: Some(images.clone()),
+            Some(context) if self.grants.registry.is_some() => {
+                with_context = Grants {
+                    registry_context: Some(context.clone()),
                     ..self.grants.clone()
                 };
-                &with_images
+                &with_context
             }
             _ => &self.grants,
         };
@@ -236,7 +237,7 @@ impl PolicySet {
         let registry = match config
             .policies
             .iter()
-            .any(|p| p.capabilities.contains(&Capability::Registry))
+            .any(|p| p.granted(Capability::Registry))
         {
             true => Some(Arc::new(
                 crate::registry::Registry::new(&config.registry, &config.base_dir)
@@ -283,9 +284,7 @@ impl PolicySet {
                 }
             };
             let grants = Grants {
-                registry: registry
-                    .clone()
-                    .filter(|_| p.capabilities.contains(&Capability::Registry)),
+                registry: registry.clone().filter(|_| p.granted(Capability::Registry)),
                 registry_context: None,
             };
             policies.push(LoadedPolicy {

@@ -146,7 +146,7 @@ pub struct Registry {
     /// for a registry, so requests with other credentials need their own.
     clients: Mutex<HashMap<String, Client>>,
     runtime: Option<tokio::runtime::Runtime>,
-    timeout: Duration,
+    /// `registry.insecure`, normalized for comparison.
     insecure: Vec<String>,
     auth: HashMap<String, RegistryAuth>,
     /// The cluster's API, for pull secrets; connected at the first secret asked for.
@@ -190,8 +190,8 @@ impl ClientSettings {
     }
 }
 
-/// The credentials one question is asked with, and a name for them that keys the caches,
-/// so an answer given to one set of credentials is not handed to another.
+/// The credentials one question is asked with, and a name for them that picks its client
+/// (a client keeps the first credentials it is given for a registry).
 #[derive(Clone)]
 struct Access {
     id: String,
@@ -231,9 +231,10 @@ impl Registry {
         let anonymous = settings.client()?;
 
         let mut auth = HashMap::new();
+        // The config has checked that each gives exactly one of the two.
         for c in &config.credentials {
             let password = match (&c.password, &c.password_file) {
-                (Some(p), None) => p.clone(),
+                (Some(p), _) => p.clone(),
                 (None, Some(file)) => {
                     let path = base_dir.join(file);
                     std::fs::read_to_string(&path)
@@ -241,12 +242,7 @@ impl Registry {
                         .trim_end_matches(['\r', '\n'])
                         .to_string()
                 }
-                _ => {
-                    return Err(format!(
-                        "registry.credentials for {}: give exactly one of password and passwordFile",
-                        c.registry
-                    ));
-                }
+                (None, None) => String::new(),
             };
             auth.insert(
                 normalize_host(&c.registry),
@@ -266,7 +262,6 @@ impl Registry {
             settings,
             clients: Mutex::new(HashMap::from([(ANONYMOUS.to_string(), anonymous)])),
             runtime: Some(runtime),
-            timeout: config.timeout,
             insecure: config.insecure.iter().map(|h| normalize_host(h)).collect(),
             auth,
             cluster: Arc::new(tokio::sync::OnceCell::new()),
@@ -297,10 +292,9 @@ impl Registry {
         }
         let access = self.access(&reference, context)?;
         let client = self.client(&access)?;
-        let r = reference.clone();
         let digest = self
             .call("resolve", async move {
-                client.fetch_manifest_digest(&r, &access.auth).await
+                client.fetch_manifest_digest(&reference, &access.auth).await
             })
             .map_err(|e| match e {
                 RegistryError::NotFound(why) => {
@@ -317,19 +311,19 @@ impl Registry {
         image: &str,
         context: Option<&Context>,
     ) -> Result<Manifest, RegistryError> {
-        let reference = parse(image)?;
         let digest = self.resolve(image, context)?;
+        let key = format!("{}|{image}@{digest}", access_id(context));
+        if let Some(m) = self.manifests.get(&key) {
+            hit("manifest");
+            return Ok((*m).clone());
+        }
+        let reference = parse(image)?;
         let pinned = Reference::with_digest(
             reference.registry().to_string(),
             reference.repository().to_string(),
             digest.clone(),
         );
         let access = self.access(&pinned, context)?;
-        let key = format!("{}|{}", access.id, pinned.whole());
-        if let Some(m) = self.manifests.get(&key) {
-            hit("manifest");
-            return Ok((*m).clone());
-        }
         let client = self.client(&access)?;
         let (content, media_type) = self.call("manifest", async move {
             let (bytes, _) = client
@@ -370,6 +364,11 @@ impl Registry {
         digest: &str,
         context: Option<&Context>,
     ) -> Result<Arc<Vec<StoredSignature>>, RegistryError> {
+        let key = format!("{}|{image}@{digest}", access_id(context));
+        if let Some(found) = self.signatures.get(&key) {
+            hit("signatures");
+            return Ok(found);
+        }
         let reference = parse(image)?;
         let tag = cosign::signature_tag(digest).map_err(RegistryError::Invalid)?;
         let signatures = Reference::with_tag(
@@ -378,11 +377,6 @@ impl Registry {
             tag,
         );
         let access = self.access(&signatures, context)?;
-        let key = format!("{}|{}", access.id, signatures.whole());
-        if let Some(found) = self.signatures.get(&key) {
-            hit("signatures");
-            return Ok(found);
-        }
         let client = self.client(&access)?;
         let found = self.call("signatures", async move {
             let auth = &access.auth;
@@ -452,9 +446,11 @@ impl Registry {
             hasher.update(key.as_bytes());
             hasher.update([0]);
         }
-        // Keyed by the image as written and who asks: a repeated check needs no parse.
-        let who = access_id(context);
-        let key = format!("{who}|{image}@{digest}#{}", hex::encode(hasher.finalize()));
+        let key = format!(
+            "{}|{image}@{digest}#{}",
+            access_id(context),
+            hex::encode(hasher.finalize())
+        );
         if let Some(check) = self.checks.get(&key) {
             hit("verification");
             return Ok(check);
@@ -531,12 +527,7 @@ impl Registry {
                     .await
                     .map_err(|e| e.to_string())
             })
-            .unwrap_or_else(|| {
-                Err(format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.timeout)
-                ))
-            })
+            .unwrap_or_else(|| Err(self.no_answer()))
             .map_err(|e| {
                 RegistryError::Unauthorized(format!("cannot read the pull secret {key}: {e}"))
             })?;
@@ -566,7 +557,7 @@ impl Registry {
             .runtime
             .as_ref()
             .expect("the runtime lives as long as the registry");
-        let timeout = self.timeout;
+        let timeout = self.settings.timeout;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         runtime.spawn(async move {
             let _ = tx.send(tokio::time::timeout(timeout, work).await.ok());
@@ -578,6 +569,13 @@ impl Registry {
             .flatten()
     }
 
+    fn no_answer(&self) -> String {
+        format!(
+            "no answer within {}",
+            humantime::format_duration(self.settings.timeout)
+        )
+    }
+
     /// Runs one registry call within the deadline, and counts it.
     fn call<T: Send + 'static>(
         &self,
@@ -587,10 +585,7 @@ impl Registry {
         let outcome = match self.block(work) {
             Some(Ok(value)) => Ok(value),
             Some(Err(e)) => Err(classify(&e)),
-            None => Err(RegistryError::Unreachable(format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            ))),
+            None => Err(RegistryError::Unreachable(self.no_answer())),
         };
         let result = match &outcome {
             Ok(_) => "ok",
@@ -611,8 +606,9 @@ const MAX_SIGNATURE_MANIFEST: usize = 4 << 20;
 const MAX_SIGNATURES: usize = 32;
 const MAX_PAYLOAD: i64 = 64 << 10;
 
-/// Who asks, for cache keys: the pull secrets a request names (their credentials may be
-/// used), or the host's own access. An answer given to one is not handed to another.
+/// Who asks, for every cache key beside the image as written (so a repeated question needs
+/// no parse): the pull secrets a request names (their credentials may be used), or the
+/// host's own access. An answer given to one is not handed to another.
 fn access_id(context: Option<&Context>) -> String {
     match context.and_then(|c| c.pull_secrets.as_ref()) {
         Some(p) => format!("{}/{}", p.namespace, p.names.join(",")),

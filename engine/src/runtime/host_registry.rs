@@ -34,7 +34,7 @@ impl Host {
         &mut self,
         ask: impl FnOnce(&Registry) -> Result<T, registry::RegistryError>,
     ) -> Result<T, RegistryError> {
-        let Some(registry) = self.registry.clone() else {
+        let Some(registry) = self.grants.registry.clone() else {
             return Err(RegistryError::NotGranted);
         };
         let started = Instant::now();
@@ -48,10 +48,12 @@ impl abi::Host for Host {
     fn resolve(&mut self, image: String) -> Result<String, RegistryError> {
         // What the door says will run comes first: the daemon runs its local image, not
         // what the registry's tag points at.
-        let context = self.registry_context.clone();
+        let context = self.grants.registry_context.clone();
         match context.as_ref().and_then(|c| c.local_images.get(&image)) {
-            Some(LocalImage::Digest(digest)) if self.registry.is_some() => Ok(digest.clone()),
-            Some(LocalImage::Unpulled { id }) if self.registry.is_some() => {
+            Some(LocalImage::Digest(digest)) if self.grants.registry.is_some() => {
+                Ok(digest.clone())
+            }
+            Some(LocalImage::Unpulled { id }) if self.grants.registry.is_some() => {
                 Err(RegistryError::NotFound(format!(
                     "the daemon's image {image} is {id}, which was not pulled from that \
                      repository (built, loaded, imported or tagged locally), so no registry \
@@ -63,7 +65,7 @@ impl abi::Host for Host {
     }
 
     fn fetch_manifest(&mut self, image: String) -> Result<Manifest, RegistryError> {
-        let context = self.registry_context.clone();
+        let context = self.grants.registry_context.clone();
         self.ask(|r| r.manifest(&image, context.as_deref()))
             .map(|m| Manifest {
                 digest: m.digest,
@@ -77,7 +79,7 @@ impl abi::Host for Host {
         image: String,
         digest: String,
     ) -> Result<Vec<Signature>, RegistryError> {
-        let context = self.registry_context.clone();
+        let context = self.grants.registry_context.clone();
         self.ask(|r| r.signatures(&image, &digest, context.as_deref()))
             .map(|found| {
                 found
@@ -97,7 +99,7 @@ impl abi::Host for Host {
         digest: String,
         public_keys: Vec<String>,
     ) -> Result<CosignCheck, RegistryError> {
-        let context = self.registry_context.clone();
+        let context = self.grants.registry_context.clone();
         self.ask(|r| r.verify_cosign(&image, &digest, &public_keys, context.as_deref()))
             .map(|check| CosignCheck {
                 digest,
@@ -109,7 +111,8 @@ impl abi::Host for Host {
     }
 
     fn insecure(&mut self, registry: String) -> bool {
-        self.registry
+        self.grants
+            .registry
             .as_ref()
             .is_some_and(|r| r.insecure(&registry))
     }

@@ -351,9 +351,8 @@ impl PolicyModule {
         let stdout = CappedPipe::new(OUTPUT_CAP);
         let stderr = CappedPipe::new(OUTPUT_CAP);
         let mut host = Host::new(limits.memory_bytes, stdout.clone(), stderr.clone());
-        host.registry = grants.registry.clone();
-        host.registry_context = grants.registry_context.clone();
-        let waits_on_host = host.registry.is_some();
+        host.grants = grants.clone();
+        let waits_on_host = host.grants.registry.is_some();
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
         // One extra tick: the ticker may advance right after the deadline is set.
@@ -394,8 +393,7 @@ pub(crate) struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    registry: Option<Arc<crate::registry::Registry>>,
-    registry_context: Option<Arc<crate::registry::Context>>,
+    grants: Grants,
     /// Time spent in host calls not yet added back to the deadline.
     waited: Duration,
     /// Time added back so far.
@@ -421,8 +419,7 @@ impl Host {
                 max_bytes: memory_bytes,
                 exceeded: false,
             },
-            registry: None,
-            registry_context: None,
+            grants: Grants::NONE,
             waited: Duration::ZERO,
             credited: Duration::ZERO,
         }
