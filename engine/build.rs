@@ -34,6 +34,7 @@ const PACKAGES: &[&str] = &[
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
     "portcullis-fixture-registry-facts",
+    "portcullis-fixture-echo-request",
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";

@@ -96,6 +96,34 @@ pub enum Command {
         #[command(subcommand)]
         door: AuditDoor,
     },
+    /// Run policy test suites: requests for either door and the decision each must get.
+    ///
+    /// PATH is a suite file (YAML), a Markdown page whose ```yaml portcullis-test blocks
+    /// are suites (documented examples run as written), or a directory searched for both
+    /// (YAML files with a top-level `cases:`). Default: the current directory.
+    ///
+    /// A suite:
+    ///   policy: {module: builtin:privileged, settings: {}}   # or: config: portcullis.yaml
+    ///   cases:
+    ///     - name: privileged init container
+    ///       pod: {initContainers: [{name: init, image: busybox,
+    ///                               securityContext: {privileged: true}}]}
+    ///       expect: {allowed: false, message: 'container "init"'}
+    ///     - name: docker run --privileged
+    ///       docker: docker run --privileged alpine
+    ///       expect: {allowed: false, message: HostConfig.Privileged}
+    ///
+    /// A case's request is one of: object (a Kubernetes object, with operation, oldObject,
+    /// namespace, namespaceLabels, user, groups, subresource, dryRun), pod (a Pod spec),
+    /// review (an AdmissionReview), docker (a docker run/create/exec/pull command line),
+    /// authz (a Docker authz request; RequestBody may be JSON), file (any of those in a
+    /// file). expect: allowed (required), message (fragments), warnings (fragments; [] for
+    /// none), patch (the exact JSON Patch; null for none).
+    ///
+    /// Exits 0 when every case passed, 1 when any failed or a suite could not run, 2 when
+    /// no suite was found or a path cannot be read.
+    #[command(verbatim_doc_comment)]
+    Test(TestArgs),
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
     /// Compile the built-in policies ahead of time into DIR, so a server started with an
@@ -260,6 +288,16 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Suite files, Markdown pages or directories.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also write the results as JUnit XML to FILE, for CI.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Policy configuration (YAML); without it, the built-in default policy set.
     #[arg(long, short, value_name = "FILE", conflicts_with = "policy")]
@@ -303,6 +341,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(args) => eval_command(args),
+        Command::Test(args) => test_command(args),
         Command::Audit {
             door: AuditDoor::Kubernetes(args),
         } => audit_kubernetes_command(args),
@@ -679,6 +718,51 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 /// The configuration at `path`, or the built-in default set without one.
+fn test_command(args: TestArgs) -> anyhow::Result<()> {
+    use crate::suite;
+    let found = match suite::discover(&args.paths) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if found.is_empty() {
+        eprintln!(
+            "error: no test suites under {} (YAML files with `cases:`, or Markdown with \
+             ```yaml {} blocks)",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            suite::MARKDOWN_TAG
+        );
+        std::process::exit(2);
+    }
+    let runtime = std::sync::Arc::new(
+        crate::runtime::Runtime::new(&crate::runtime::RuntimeOptions::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let mut report = suite::Report::default();
+    let mut results = Vec::new();
+    for found in &found {
+        let result = suite::run_suite(found, &runtime);
+        print!("{}", suite::human(&result));
+        report.add(&result);
+        results.push(result);
+    }
+    println!("\n{}", report.summary());
+    if let Some(path) = &args.junit {
+        std::fs::write(path, suite::junit(&results))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !report.passed() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 fn config_or_default(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     Ok(match path {
         Some(path) => Config::load(path)?,

@@ -27,5 +27,6 @@ pub mod policy_set;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod suite;
 pub mod testing;
 pub mod workload;

@@ -19,6 +19,8 @@
 //!   against a Go program built from moby's own types on 100,000 generated bodies per run.
 //! - `eval`: the `portcullis eval` command as a user runs it.
 //! - `mutation`: mutating policies and the patches they produce.
+//! - `suites`: `portcullis test` as a policy author runs it, every built-in's documented
+//!   examples run as written, and `docker:` command lines checked against the real CLI.
 //! - `supply_chain`: signed images only, checked against a real registry
 //!   (`registry_harness`: Debian's `docker-registry`, skopeo, cosign-format signatures).
 //! - `server`, `server_lifecycle`: `portcullis serve` over HTTPS with a real TLS client:
@@ -46,5 +48,6 @@ mod registry_harness;
 mod server;
 mod server_harness;
 mod server_lifecycle;
+mod suites;
 mod supply_chain;
 mod support;
