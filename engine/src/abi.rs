@@ -2,11 +2,19 @@
 //! both the engine and the SDK compile against. The normalizers build these types directly,
 //! so a request crosses into a policy without an intermediate copy.
 
+// The host binds `policy-base`, the exports every component has since 1.0; the optional
+// `settings-schema` of 1.2 is looked up by name (see `runtime`), so older components load.
 wasmtime::component::bindgen!({
     path: "../policies-wasm/wit",
-    world: "policy",
+    world: "policy-base",
     additional_derives: [serde::Serialize, PartialEq],
 });
+
+pub use PolicyBase as Policy;
+pub use PolicyBasePre as PolicyPre;
+
+/// The name of the optional export (ABI 1.2) giving the settings' JSON Schema.
+pub const SETTINGS_SCHEMA_EXPORT: &str = "settings-schema";
 
 // `Decision`, `Metadata`, `Request` and `SettingsError` are used by the world itself and so
 // are already in scope here.
@@ -17,8 +25,9 @@ pub use portcullis::policy::types::{
 };
 
 /// The ABI version this engine speaks; the WIT package version.
-/// Components built against an older 1.x load too: 1.1 only added an import.
-pub const ABI_VERSION: &str = "portcullis:policy@1.1.0";
+/// Components built against an older 1.x load too: 1.1 only added an import, 1.2 an
+/// optional export.
+pub const ABI_VERSION: &str = "portcullis:policy@1.2.0";
 
 impl Source {
     pub fn as_str(&self) -> &'static str {

@@ -124,6 +124,34 @@ pub enum Command {
     /// no suite was found or a path cannot be read.
     #[command(verbatim_doc_comment)]
     Test(TestArgs),
+    /// Start a policy project: a crate on the Portcullis SDK with a settings type (and its
+    /// JSON Schema), a first check with native tests, test suites for both doors, a README.
+    ///
+    /// Then, in the new directory:
+    ///   cargo test                                      # native unit tests
+    ///   cargo build --release --target wasm32-wasip2    # the component
+    ///   portcullis test tests/                          # the component, both doors
+    ///
+    /// The SDK comes from --sdk: path:DIR (a checkout's policies-wasm/sdk, or an unpacked
+    /// `cargo package` of it), git:URL[#REV], or version:REQ once it is on a registry.
+    /// Default: this project's repository at this release's tag.
+    #[command(verbatim_doc_comment)]
+    New(NewArgs),
+    /// Show what a policy module is: its name, version, doors, whether it mutates, the ABI
+    /// it was built against, the capabilities it needs granted, and its settings' JSON Schema.
+    ///
+    /// MODULE is `builtin:NAME` or a .wasm component. `serve`, `eval` and `test` check a
+    /// policy's settings against the same schema at load, naming the offending field.
+    ///
+    /// Example: portcullis inspect builtin:host-mounts --format json | jq .settingsSchema
+    #[command(verbatim_doc_comment)]
+    Inspect {
+        /// `builtin:NAME` or a path to a .wasm component.
+        #[arg(value_name = "MODULE")]
+        module: String,
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
+    },
     /// List the built-in policies (use them in a config as `module: builtin:NAME`).
     Policies,
     /// Compile the built-in policies ahead of time into DIR, so a server started with an
@@ -140,6 +168,34 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The policy's name (lower-case letters, digits, hyphens): the directory, the crate and
+    /// the name configs refer to.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Where to write the project (default: ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where the SDK comes from: path:DIR, git:URL[#REV] or version:REQ.
+    #[arg(long, value_name = "SOURCE")]
+    pub sdk: Option<crate::scaffold::SdkSource>,
+    /// The language of the policy.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,6 +398,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Eval(args) => eval_command(args),
         Command::Test(args) => test_command(args),
+        Command::New(args) => {
+            let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+            let sdk = args
+                .sdk
+                .unwrap_or_else(crate::scaffold::SdkSource::default_git);
+            let Lang::Rust = args.lang;
+            let files = crate::scaffold::new_rust(&args.name, &dir, &sdk).map_err(|e| {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            })?;
+            println!(
+                "created policy {:?} in {} ({} files)\n\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  portcullis test tests/",
+                args.name,
+                dir.display(),
+                files.len(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Inspect { module, format } => {
+            let inspection = crate::inspect::inspect(&module).map_err(|e| {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            })?;
+            match format {
+                InspectFormat::Text => print!("{}", inspection.human()),
+                InspectFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inspection).expect("inspections serialize")
+                ),
+            }
+            Ok(())
+        }
         Command::Audit {
             door: AuditDoor::Kubernetes(args),
         } => audit_kubernetes_command(args),

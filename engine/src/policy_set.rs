@@ -527,6 +527,19 @@ fn check_settings(
     settings: &str,
     prefix: &str,
 ) -> Result<(), SetError> {
+    if let Some(schema) = module.settings_schema() {
+        // Settings are JSON text written from a parsed config: they always parse.
+        let value: Value = serde_json::from_str(settings).unwrap_or(Value::Null);
+        if let Some(first) = schema.check(&value).into_iter().next() {
+            return Err(SetError::Settings {
+                policy: p.name.clone(),
+                field: format!("{prefix}{}", first.field)
+                    .trim_end_matches('.')
+                    .to_string(),
+                message: first.message,
+            });
+        }
+    }
     match module.validate_settings(settings, p.limits()) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(SetError::Settings {

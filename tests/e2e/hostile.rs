@@ -171,7 +171,7 @@ fn modules_that_cannot_be_policies_are_refused_at_load() {
     .err()
     .unwrap();
     assert!(
-        err.starts_with("policy \"wrong\": does not implement the portcullis:policy@1.1.0 world"),
+        err.starts_with("policy \"wrong\": does not implement the portcullis:policy@1.2.0 world"),
         "{err}"
     );
 

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `portcullis` engine: the real binary, the real wasm policies built
 //! from source, and the conformance corpora in `tests/corpora/`.
 //!
+//! - `authoring`: `portcullis new`, `inspect`, and settings checked against the schema a
+//!   module exports: a policy project scaffolded, built from the packaged SDK and tested.
 //! - `abi_compat`: a policy built against ABI 1.0 loads and decides on this engine.
 //! - `audit_docker`: `portcullis audit docker` against a real dockerd.
 //! - `audit_kubernetes`: `portcullis audit kubernetes` against a real API server;
@@ -31,6 +33,7 @@ mod audit_docker;
 mod audit_kubernetes;
 mod audit_periodic;
 mod audit_report;
+mod authoring;
 mod chart;
 mod conformance;
 mod decision_path;

@@ -22,6 +22,7 @@ use std::path::Path;
 use crate::abi::{NamespaceMode, Request, Volume, VolumeKind, Workload};
 use crate::config::DockerConfig;
 use crate::workload::path::{clean, is_within, normalize};
+use crate::workload::pointer_to_field;
 
 use super::daemon::{LookupError, Lookups, Object};
 use super::gojson::GoJson;
@@ -884,22 +885,6 @@ fn enabled_plugin(kind: &str, name: &str, plugin: &GoJson) -> Workload {
         w.namespaces.ipc = NamespaceMode::Host;
     }
     w
-}
-
-/// `/HostConfig/Binds/0` → `HostConfig.Binds[0]`, as policies show fields.
-fn pointer_to_field(pointer: &str) -> String {
-    let mut out = String::new();
-    for token in pointer.split('/').skip(1) {
-        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{token}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(token);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

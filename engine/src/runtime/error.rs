@@ -27,6 +27,8 @@ pub enum LoadError {
     WrongExports { policy: String, reason: String },
     #[error("policy {policy:?}: reading its metadata failed: {error}")]
     Metadata { policy: String, error: PolicyError },
+    #[error("policy {policy:?}: its settings schema is not a usable JSON Schema: {reason}")]
+    SettingsSchema { policy: String, reason: String },
 }
 
 /// Why one evaluation produced no decision.

@@ -30,6 +30,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::abi::{Decision, Metadata, PolicyPre, Request, SettingsError};
+use crate::settings_schema::SettingsSchema;
 pub use error::{LoadError, PolicyError};
 use output::CappedPipe;
 
@@ -171,12 +172,17 @@ impl Runtime {
             policy: name.to_string(),
             reason: format!("{e:#}"),
         })?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let mut module = PolicyModule {
             name: name.to_string(),
             engine: self.engine.clone(),
             pre,
             slots: self.slots.clone(),
-            metadata: None,
+            described: Arc::default(),
         };
         let metadata = module
             .call(Limits::default(), &Grants::NONE, |policy, store| {
@@ -186,7 +192,31 @@ impl Runtime {
                 policy: name.to_string(),
                 error,
             })?;
-        module.metadata = Some(metadata);
+        let mut settings_schema = None;
+        if component
+            .get_export_index(None, crate::abi::SETTINGS_SCHEMA_EXPORT)
+            .is_some()
+        {
+            let schema = module
+                .call_settings_schema()
+                .map_err(|error| LoadError::Metadata {
+                    policy: name.to_string(),
+                    error,
+                })?;
+            if let Some(text) = schema {
+                let schema =
+                    SettingsSchema::compile(&text).map_err(|reason| LoadError::SettingsSchema {
+                        policy: name.to_string(),
+                        reason,
+                    })?;
+                settings_schema = Some(schema);
+            }
+        }
+        module.described = Arc::new(Described {
+            metadata: Some(metadata),
+            settings_schema,
+            imports,
+        });
         Ok(module)
     }
 }
@@ -280,13 +310,35 @@ pub struct PolicyModule {
     engine: Engine,
     pre: PolicyPre<Host>,
     slots: Arc<Slots>,
+    described: Arc<Described>,
+}
+
+/// What a component says of itself, read once at load.
+#[derive(Default)]
+struct Described {
     metadata: Option<Metadata>,
+    settings_schema: Option<SettingsSchema>,
+    imports: Vec<String>,
 }
 
 impl PolicyModule {
     /// What the policy says of itself.
     pub fn metadata(&self) -> &Metadata {
-        self.metadata.as_ref().expect("metadata is read at load")
+        self.described
+            .metadata
+            .as_ref()
+            .expect("metadata is read at load")
+    }
+
+    /// The JSON Schema its settings must match, when the component exports one (ABI 1.2).
+    pub fn settings_schema(&self) -> Option<&SettingsSchema> {
+        self.described.settings_schema.as_ref()
+    }
+
+    /// The instances the component imports (`portcullis:policy/registry@1.1.0`,
+    /// `wasi:cli/stdout@0.2.0`, ...): what it may ask the host for.
+    pub fn imports(&self) -> &[String] {
+        &self.described.imports
     }
 
     /// Asks the policy whether `settings` (JSON text) are acceptable.
@@ -347,6 +399,34 @@ impl PolicyModule {
         grants: &Grants,
         f: impl FnOnce(&crate::abi::Policy, &mut Store<Host>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
+        self.call_with(limits, grants, |pre, store| pre.instantiate(store), f)
+    }
+
+    /// Calls the optional `settings-schema` export (ABI 1.2) on a fresh instance.
+    fn call_settings_schema(&self) -> Result<Option<String>, PolicyError> {
+        self.call_with(
+            Limits::default(),
+            &Grants::NONE,
+            |pre, store| pre.instance_pre().instantiate(store),
+            |instance, store| {
+                let schema = instance.get_typed_func::<(), (Option<String>,)>(
+                    &mut *store,
+                    crate::abi::SETTINGS_SCHEMA_EXPORT,
+                )?;
+                Ok(schema.call(&mut *store, ())?.0)
+            },
+        )
+    }
+
+    /// Runs `f` on what `instantiate` makes of a fresh instance, with `limits`, turning
+    /// every failure into a [`PolicyError`].
+    fn call_with<I, R>(
+        &self,
+        limits: Limits,
+        grants: &Grants,
+        instantiate: impl FnOnce(&PolicyPre<Host>, &mut Store<Host>) -> wasmtime::Result<I>,
+        f: impl FnOnce(&I, &mut Store<Host>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
         let _slot = self.slots.acquire();
         let stdout = CappedPipe::new(OUTPUT_CAP);
         let stderr = CappedPipe::new(OUTPUT_CAP);
@@ -374,9 +454,7 @@ impl PolicyModule {
             store.epoch_deadline_trap();
         }
 
-        let result = self
-            .pre
-            .instantiate(&mut store)
+        let result = instantiate(&self.pre, &mut store)
             .map_err(|e| error::classify(e, &store, limits, true))
             .and_then(|policy| {
                 f(&policy, &mut store).map_err(|e| error::classify(e, &store, limits, false))

@@ -27,6 +27,23 @@ pub fn host_path(raw: &str) -> Spelling {
     }
 }
 
+/// A JSON pointer as policies show fields: `/HostConfig/Binds/0` → `HostConfig.Binds[0]`.
+pub fn pointer_to_field(pointer: &str) -> String {
+    let mut field = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
+            field.push_str(&format!("[{token}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&token);
+        }
+    }
+    field
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! WebAssembly component.
 //!
 //! A policy implements [`Policy`] — its settings type and its decision — and registers itself
-//! with [`policy!`]. The SDK owns everything else: the ABI (`portcullis:policy@1.1.0`, generated
+//! with [`policy!`]. The SDK owns everything else: the ABI (`portcullis:policy@1.2.0`, generated
 //! from `policies-wasm/wit`), settings parsing with exact error paths, and the decision helpers.
 //!
 //! ```text
@@ -37,7 +37,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "policy",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "export_policy",
         default_bindings_module: "portcullis_sdk::bindings",
@@ -60,6 +60,8 @@ pub use bindings::portcullis::policy::types::{
 };
 pub use decision::{Findings, mutate};
 pub use field::pointer_to_path;
+/// Re-exported so a policy's settings schema is made by the SDK's own version.
+pub use schemars;
 /// Re-exported for policies that read the raw object or build patches.
 pub use serde_json;
 pub use settings::parse_settings;
@@ -75,8 +77,10 @@ pub mod prelude {
 /// A policy: its settings and its decision. Register it with [`policy!`].
 pub trait Policy {
     /// Settings as the operator writes them in the config (JSON or YAML). Use
-    /// `#[serde(default, deny_unknown_fields)]` so a typo is a load-time error.
-    type Settings: serde::de::DeserializeOwned + Default;
+    /// `#[serde(default, deny_unknown_fields)]` so a typo is a load-time error, and derive
+    /// `schemars::JsonSchema` (with the same serde attributes) so the host can check settings
+    /// and `portcullis inspect` can show them.
+    type Settings: serde::de::DeserializeOwned + Default + schemars::JsonSchema;
     /// The name operators refer to, e.g. `host-mounts`.
     const NAME: &'static str;
     /// Semantic version of the policy itself.
@@ -85,6 +89,12 @@ pub trait Policy {
     const MUTATING: bool = false;
     /// The doors this policy understands.
     const SOURCES: &'static [Source] = &[Source::Kubernetes, Source::Docker];
+
+    /// The JSON Schema of the settings, by default generated from [`Policy::Settings`]; `None`
+    /// for a policy whose settings the host should not check.
+    fn settings_schema() -> Option<String> {
+        Some(settings_schema_of::<Self::Settings>())
+    }
 
     /// Checks settings beyond what their type enforces. Called once at load.
     fn validate_settings(_settings: &Self::Settings) -> Result<(), SettingsError> {
@@ -112,6 +122,11 @@ pub fn metadata_of<P: Policy>() -> Metadata {
     }
 }
 
+/// The JSON Schema (draft 2020-12) of a settings type, as JSON text.
+pub fn settings_schema_of<S: schemars::JsonSchema>() -> String {
+    serde_json::to_string(&schemars::schema_for!(S)).expect("schemas serialize")
+}
+
 /// Runs a policy the way the host does: settings are parsed first and an unreadable setting
 /// is an error, not a decision.
 pub fn evaluate<P: Policy>(request: &Request, settings: &str) -> Result<Decision, String> {
@@ -135,6 +150,10 @@ macro_rules! policy {
                 let parsed =
                     $crate::parse_settings::<<$policy as $crate::Policy>::Settings>(&settings)?;
                 <$policy as $crate::Policy>::validate_settings(&parsed)
+            }
+
+            fn settings_schema() -> Option<::std::string::String> {
+                <$policy as $crate::Policy>::settings_schema()
             }
 
             fn validate(

@@ -6,7 +6,7 @@
 use portcullis_sdk::ProfileKind;
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Localhost profiles that may be used; empty allows any.

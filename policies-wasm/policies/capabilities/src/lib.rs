@@ -9,7 +9,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Capabilities that may be added; `*` allows any.

@@ -4,7 +4,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Host device paths that may be passed through, e.g. `/dev/fuse`.

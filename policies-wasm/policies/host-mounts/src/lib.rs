@@ -36,7 +36,7 @@ pub const SENSITIVE: &[&str] = &[
     "/run/docker.sock",
 ];
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     pub kubernetes: DoorSettings,
@@ -59,7 +59,7 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct DoorSettings {
     /// Host paths that may be mounted, with what lies below them.
@@ -70,7 +70,7 @@ pub struct DoorSettings {
     pub require_read_only: bool,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AllowedPath {
     pub path_prefix: String,

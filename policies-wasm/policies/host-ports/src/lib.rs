@@ -6,7 +6,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Host ports that may be used, as `[from, to]` ranges. Kubernetes default: none.
@@ -55,7 +55,14 @@ impl Policy for HostPorts {
                         if every && !settings.allow_all_interfaces {
                             findings.deny(
                                 "HostConfig.PortBindings",
-                                format!("port {}/{} is published on every host interface; bind it to one address (-p 127.0.0.1:{}:{})", port.container_port, port.protocol, host_port.max(1), port.container_port),
+                                format!(
+                                    "port {}/{} is published on every host interface; bind it to one address (-p 127.0.0.1:{}:{})",
+                                    port.container_port,
+                                    port.protocol,
+                                    // A random host port stays random: `-p 127.0.0.1::80`.
+                                    if host_port == 0 { String::new() } else { host_port.to_string() },
+                                    port.container_port
+                                ),
                             );
                         } else if !every
                             && !settings.allowed_host_ips.is_empty()

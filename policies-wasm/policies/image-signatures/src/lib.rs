@@ -14,7 +14,7 @@ use portcullis_sdk::prelude::*;
 use portcullis_sdk::registry::{self, RegistryError};
 use portcullis_sdk::{Reason, serde_json};
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Which images need which signatures. An image no rule matches is not checked here.
@@ -40,7 +40,7 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rule {
     /// Globs over `registry/repository` (`*` matches anything, `/` included; `?` one

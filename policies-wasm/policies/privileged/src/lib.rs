@@ -3,7 +3,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Let `docker exec --privileged` / privileged `kubectl exec` through while still denying

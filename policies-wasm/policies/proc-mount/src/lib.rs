@@ -29,7 +29,7 @@ pub const DOCKER_READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Kubernetes: allow `procMount: Unmasked` in any pod.

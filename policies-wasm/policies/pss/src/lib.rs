@@ -14,7 +14,7 @@ pub use portcullis_sdk::standards::{
     PSS_LATEST_MINOR as LATEST_MINOR, pss_version as parse_version,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Privileged,
@@ -23,7 +23,7 @@ pub enum Level {
     Restricted,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub level: Level,

@@ -6,7 +6,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// The most retries `on-failure` may ask for.

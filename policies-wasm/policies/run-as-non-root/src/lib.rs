@@ -5,7 +5,7 @@
 
 use portcullis_sdk::prelude::*;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Docker: `docker run` must name a non-root user (`--user 1000` or a name other than root).

@@ -7,7 +7,7 @@
 use portcullis_sdk::prelude::*;
 use portcullis_sdk::{Profile, ProfileKind};
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Every container needs an explicit `RuntimeDefault` or `Localhost` profile (Kubernetes).

@@ -13,7 +13,7 @@ const DEFAULT_TYPES: &[&str] = &[
     "container_engine_t",
 ];
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// SELinux types that may be set (the Pod Security Standards list by default).

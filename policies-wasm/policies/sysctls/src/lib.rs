@@ -8,7 +8,7 @@
 use portcullis_sdk::prelude::*;
 use portcullis_sdk::standards::{PSS_LATEST_MINOR, pss_safe_sysctls, pss_version_setting};
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Pod Security Standards version whose safe set applies: `latest` or `v1.N`.

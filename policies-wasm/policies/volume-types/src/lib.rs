@@ -7,7 +7,7 @@
 use portcullis_sdk::prelude::*;
 use portcullis_sdk::standards::PSS_RESTRICTED_VOLUMES;
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Kubernetes volume sources (`configMap`, `hostPath`, `nfs`, ...).

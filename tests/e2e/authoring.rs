@@ -1,0 +1,212 @@
+//! What a policy author does: `portcullis new` a project outside this repository, build and
+//! test it, `inspect` the component, and have its settings checked against the schema it
+//! exports.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{portcullis, stdout_json, text, workspace};
+
+#[test]
+fn inspect_shows_what_a_module_is() {
+    let out = portcullis(&["inspect", "builtin:privileged", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inspection = stdout_json(&out);
+    assert_eq!(inspection["name"], "privileged");
+    assert_eq!(
+        inspection["doors"],
+        serde_json::json!(["kubernetes", "docker"])
+    );
+    assert_eq!(inspection["mutating"], false);
+    assert_eq!(inspection["abi"], "portcullis:policy@1.2.0");
+    assert_eq!(inspection["capabilities"], serde_json::json!([]));
+    let setting = &inspection["settingsSchema"]["properties"]["allowPrivilegedExec"];
+    assert_eq!(setting["type"], "boolean", "{inspection:#}");
+    assert!(
+        setting["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("docker exec --privileged")),
+        "the field's doc comment is its description: {setting}"
+    );
+    assert_eq!(
+        inspection["settingsSchema"]["additionalProperties"], false,
+        "deny_unknown_fields is in the schema"
+    );
+
+    // A policy that imports the registry needs the capability granted.
+    let facts = crate::support::fixture_wasm("portcullis-fixture-registry-facts");
+    let out = portcullis(&["inspect", facts.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        human.contains("capabilities:  registry (grant with `capabilities: [registry]`"),
+        "{human}"
+    );
+
+    // A component built against ABI 1.0 has no schema, and says so.
+    let old = workspace().join("tests/fixtures/abi-1.0/privileged.wasm");
+    let out = portcullis(&["inspect", old.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inspection = stdout_json(&out);
+    assert_eq!(inspection["settingsSchema"], serde_json::Value::Null);
+    assert_eq!(inspection["name"], "privileged");
+
+    // A bundle is not one module; a missing file is a clear error.
+    let out = portcullis(&["inspect", "builtin:cis-docker"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is a bundle"), "{}", text(&out));
+    let out = portcullis(&["inspect", "nowhere.wasm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot read nowhere.wasm"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn settings_are_checked_against_the_exported_schema_with_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "policies:\n  - name: mounts\n    module: builtin:host-mounts\n    settings:\n      kubernetes:\n        allowedPaths:\n          - {pathPrefix: /data, readOnly: true}\n          - {pathPrefix: /srv, readOnly: maybe}\n",
+    )
+    .unwrap();
+    let out = portcullis(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        "deploy/examples/deployment-ok.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The schema's words, not serde's: the host checked before the policy did.
+    assert!(
+        stderr.contains("kubernetes.allowedPaths[1].readOnly")
+            && stderr.contains("is not of type \"boolean\""),
+        "{stderr}"
+    );
+}
+
+/// Runs a command in `dir`, as a policy author would, without the variables this test's own
+/// cargo set (they would point the author's cargo at this workspace).
+fn run(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CARGO_") || key == "RUSTFLAGS" || key == "RUSTC_WRAPPER" {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} in {}: {}",
+        dir.display(),
+        text(&out)
+    );
+    out
+}
+
+#[test]
+#[ignore = "builds a policy project with cargo for wasm32-wasip2 (minutes): run tests/run.sh"]
+fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
+    let scratch = workspace().join("target/e2e-scaffold");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    // The SDK as it would be published: `cargo package`, unpacked away from this checkout.
+    run(
+        &workspace(),
+        &cargo,
+        &[
+            "package",
+            "-p",
+            "portcullis-sdk",
+            "--allow-dirty",
+            "--no-verify",
+            "--target-dir",
+            scratch.join("package").to_str().unwrap(),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let crate_file = scratch.join(format!(
+        "package/package/portcullis-sdk-{}.crate",
+        env!("CARGO_PKG_VERSION")
+    ));
+    run(
+        dir.path(),
+        "tar",
+        &[
+            "xzf",
+            crate_file.to_str().unwrap(),
+            "-C",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let sdk = dir
+        .path()
+        .join(format!("portcullis-sdk-{}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        sdk.join("wit/policy.wit").is_file(),
+        "the package carries the WIT"
+    );
+
+    let out = portcullis(&[
+        "new",
+        "demo-policy",
+        "--dir",
+        dir.path().join("demo-policy").to_str().unwrap(),
+        "--sdk",
+        &format!("path:{}", sdk.display()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let project = dir.path().join("demo-policy");
+    // Builds are kept between runs, outside the throw-away project.
+    std::os::unix::fs::symlink(scratch.join("build"), project.join("target")).unwrap();
+    std::fs::create_dir_all(scratch.join("build")).unwrap();
+
+    run(&project, &cargo, &["test", "--quiet"]);
+    run(
+        &project,
+        &cargo,
+        &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+    );
+
+    let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 suites, 7 cases: 7 passed, 0 failed"),
+        "{}",
+        text(&out)
+    );
+
+    let wasm = project.join("target/wasm32-wasip2/release/demo_policy.wasm");
+    let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inspection = stdout_json(&out);
+    assert_eq!(inspection["name"], "demo-policy");
+    assert_eq!(
+        inspection["settingsSchema"]["properties"]["exemptImages"]["type"],
+        "array"
+    );
+
+    // Its settings are checked against that schema at load.
+    let out = portcullis(&[
+        "eval",
+        "--policy",
+        wasm.to_str().unwrap(),
+        "--settings",
+        r#"{"exemptImages": "registry.example.com/"}"#,
+        "deploy/examples/deployment-ok.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("exemptImages") && text(&out).contains("is not of type \"array\""),
+        "{}",
+        text(&out)
+    );
+}
