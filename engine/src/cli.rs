@@ -137,6 +137,18 @@ pub enum Command {
     /// Default: this project's repository at this release's tag.
     #[command(verbatim_doc_comment)]
     New(NewArgs),
+    /// Publish a policy component to an OCI registry, as a wasm artifact (config
+    /// application/vnd.wasm.config.v0+json, one application/wasm layer, as ORAS and other
+    /// tools move them), and print the digest to pin.
+    ///
+    /// Configs then load it with `module: oci://REGISTRY/REPO:TAG` (or `…@sha256:DIGEST`),
+    /// pulled once and kept by digest; `verify: {keys: [...]}` requires a cosign signature
+    /// of that digest (sign it with `cosign sign --key cosign.key REGISTRY/REPO@DIGEST`).
+    ///
+    /// Example:
+    ///   portcullis push target/wasm32-wasip2/release/team_images.wasm     ///       oci://registry.example.com/policies/team-images:0.1.0     ///       --username ci --password-stdin < token
+    #[command(verbatim_doc_comment)]
+    Push(PushArgs),
     /// Show what a policy module is: its name, version, doors, whether it mutates, the ABI
     /// it was built against, the capabilities it needs granted, and its settings' JSON Schema.
     ///
@@ -168,6 +180,32 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The policy component (.wasm) to publish.
+    #[arg(value_name = "MODULE")]
+    pub module: PathBuf,
+    /// Where: oci://REGISTRY/REPOSITORY:TAG.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    /// Registry user; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password (or token) from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// A PEM bundle of CAs trusted for the registry, besides the platform's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Reach the registry over plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Take the registry settings (credentials, caFile, insecure) from this config's
+    /// `registry:` section instead.
+    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["username", "ca_file", "insecure"])]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -417,6 +455,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Push(args) => push_command(args),
         Command::Inspect { module, format } => {
             let inspection = crate::inspect::inspect(&module).map_err(|e| {
                 eprintln!("error: {e}");
@@ -807,6 +846,54 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 /// The configuration at `path`, or the built-in default set without one.
+fn push_command(args: PushArgs) -> anyhow::Result<()> {
+    let Some(reference) = args.reference.strip_prefix(crate::modules::OCI_PREFIX) else {
+        bail!("{}: expected oci://REGISTRY/REPOSITORY:TAG", args.reference);
+    };
+    let host = reference.split('/').next().unwrap_or_default().to_string();
+    let (registry, base_dir) = match &args.config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            (config.registry.clone(), config.base_dir.clone())
+        }
+        None => {
+            let mut registry = crate::config::RegistryConfig {
+                ca_file: args.ca_file.clone(),
+                ..Default::default()
+            };
+            if args.insecure {
+                registry.insecure.push(host.clone());
+            }
+            if let Some(username) = &args.username {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("cannot read the password from standard input")?;
+                registry
+                    .credentials
+                    .push(crate::config::RegistryCredential {
+                        registry: host.clone(),
+                        username: username.clone(),
+                        password: Some(password.trim_end_matches(['\r', '\n']).to_string()),
+                        password_file: None,
+                    });
+            }
+            (registry, std::env::current_dir()?)
+        }
+    };
+    let (name, version, digest) =
+        crate::modules::push(&args.module, reference, &registry, &base_dir)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let repository = reference
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(reference, |(repository, _)| repository);
+    println!("pushed {name} {version} to {}", args.reference);
+    println!("digest: {digest}");
+    println!("pin it: module: oci://{repository}@{digest}");
+    Ok(())
+}
+
 fn test_command(args: TestArgs) -> anyhow::Result<()> {
     use crate::suite;
     let found = match suite::discover(&args.paths) {

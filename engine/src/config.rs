@@ -440,7 +440,8 @@ impl KubernetesConfig {
 pub struct PolicyConfig {
     /// The name used in messages, metrics and the audit log.
     pub name: String,
-    /// `builtin:NAME` or a path to a `.wasm` component.
+    /// `builtin:NAME`, a path to a `.wasm` component, or `oci://REGISTRY/REPO:TAG` (or
+    /// `…@sha256:DIGEST`) for one published with `portcullis push`.
     pub module: String,
     /// Settings passed to the policy, checked by it at load time.
     #[serde(default)]
@@ -473,6 +474,18 @@ pub struct PolicyConfig {
     /// not count against `timeoutMs`.
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// For a module from a registry (`oci://…`): load it only if its manifest carries a
+    /// cosign signature made with one of these keys.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
+}
+
+/// How a module pulled from a registry must be signed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyConfig {
+    /// ECDSA P-256 public keys (PEM, as `cosign generate-key-pair` writes `cosign.pub`).
+    pub keys: Vec<String>,
 }
 
 fn default_timeout_ms() -> u64 {

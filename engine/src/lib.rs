@@ -24,6 +24,7 @@ pub mod inspect;
 pub mod kubernetes;
 pub mod matching;
 pub mod metrics;
+pub mod modules;
 pub mod policy_set;
 pub mod registry;
 pub mod runtime;

@@ -18,6 +18,7 @@ use crate::bundle::{self, Bundle, Control};
 use crate::config::{Capability, Config, FailurePolicy, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
+use crate::modules::OciModules;
 use crate::runtime::{Grants, LoadError, PolicyError, PolicyModule, Runtime};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,8 @@ pub enum SetError {
     SettingsCall { policy: String, error: PolicyError },
     #[error("registry: {0}")]
     Registry(String),
+    #[error("policy {policy:?}: {reason}")]
+    Module { policy: String, reason: String },
 }
 
 /// A policy ready to run, with its configuration.
@@ -208,10 +211,21 @@ impl PolicySet {
     }
 
     pub fn load_with(runtime: Arc<Runtime>, config: &Config) -> Result<PolicySet, SetError> {
+        // Modules from registries are kept beside the compile cache, so a restart while the
+        // registry is away finds them.
+        let oci = OciModules::new(
+            &config.registry,
+            &config.base_dir,
+            config
+                .runtime
+                .options()
+                .cache_dir
+                .map(|dir| dir.join("modules")),
+        );
         let sources: Vec<(&PolicyConfig, Resolved)> = config
             .policies
             .iter()
-            .map(|p| Ok((p, resolve(p, &config.base_dir)?)))
+            .map(|p| Ok((p, resolve(p, &config.base_dir, &oci)?)))
             .collect::<Result<_, SetError>>()?;
 
         // Compile each distinct module once, in parallel; entries sharing a module share it.
@@ -481,7 +495,36 @@ enum Resolved {
     Bundle(&'static Bundle, Vec<(&'static Control, Value)>),
 }
 
-fn resolve(p: &PolicyConfig, base: &Path) -> Result<Resolved, SetError> {
+fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, SetError> {
+    if let Some(reference) = p.module.strip_prefix(crate::modules::OCI_PREFIX) {
+        let fetched =
+            oci.fetch(reference, p.verify.as_ref())
+                .map_err(|reason| SetError::Module {
+                    policy: p.name.clone(),
+                    reason,
+                })?;
+        tracing::info!(
+            policy = %p.name,
+            module = %p.module,
+            digest = %fetched.manifest_digest,
+            offline = fetched.offline,
+            verified = p.verify.is_some(),
+            "module from a registry"
+        );
+        return Ok(Resolved::Module(
+            fetched.wasm,
+            Value::Object(Default::default()),
+        ));
+    }
+    if p.verify.is_some() {
+        return Err(SetError::Module {
+            policy: p.name.clone(),
+            reason: format!(
+                "verify applies to modules from a registry (oci://…), not {:?}",
+                p.module
+            ),
+        });
+    }
     if let Some(name) = p.module.strip_prefix(builtin::PREFIX) {
         if let Some(bundle) = bundle::find(name) {
             let controls =

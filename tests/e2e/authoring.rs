@@ -2,8 +2,9 @@
 //! test it, `inspect` the component, and have its settings checked against the schema it
 //! exports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::support::{portcullis, stdout_json, text, workspace};
 
@@ -95,7 +96,16 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir);
     for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_") || key == "RUSTFLAGS" || key == "RUSTC_WRAPPER" {
+        if key.starts_with("CARGO_")
+            || [
+                "CARGO",
+                "RUSTFLAGS",
+                "RUSTC",
+                "RUSTC_WRAPPER",
+                "RUSTUP_TOOLCHAIN",
+            ]
+            .contains(&key.as_str())
+        {
             command.env_remove(key);
         }
     }
@@ -111,17 +121,24 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-#[test]
-#[ignore = "builds a policy project with cargo for wasm32-wasip2 (minutes): run tests/run.sh"]
-fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
+/// A policy made as an author makes one: the SDK packaged and unpacked away from this
+/// checkout, `portcullis new` on it, the native tests run, the component built. Built once
+/// per test run (in `target/e2e-scaffold`); the component's path.
+pub fn scaffolded_policy() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(wasm) = built.as_ref() {
+        return wasm.clone();
+    }
     let scratch = workspace().join("target/e2e-scaffold");
     std::fs::create_dir_all(&scratch).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // As an author runs it: rustup's cargo, which honours the project's rust-toolchain.toml.
+    let cargo = "cargo";
 
     // The SDK as it would be published: `cargo package`, unpacked away from this checkout.
     run(
         &workspace(),
-        &cargo,
+        cargo,
         &[
             "package",
             "-p",
@@ -132,48 +149,65 @@ fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
             scratch.join("package").to_str().unwrap(),
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
+    let unpacked = scratch.join("sdk");
+    let _ = std::fs::remove_dir_all(&unpacked);
+    std::fs::create_dir_all(&unpacked).unwrap();
     let crate_file = scratch.join(format!(
         "package/package/portcullis-sdk-{}.crate",
         env!("CARGO_PKG_VERSION")
     ));
     run(
-        dir.path(),
+        &unpacked,
         "tar",
         &[
             "xzf",
             crate_file.to_str().unwrap(),
             "-C",
-            dir.path().to_str().unwrap(),
+            unpacked.to_str().unwrap(),
         ],
     );
-    let sdk = dir
-        .path()
-        .join(format!("portcullis-sdk-{}", env!("CARGO_PKG_VERSION")));
+    let sdk = unpacked.join(format!("portcullis-sdk-{}", env!("CARGO_PKG_VERSION")));
     assert!(
         sdk.join("wit/policy.wit").is_file(),
         "the package carries the WIT"
     );
 
+    let project = scratch.join("project");
+    let _ = std::fs::remove_dir_all(&project);
     let out = portcullis(&[
         "new",
         "demo-policy",
         "--dir",
-        dir.path().join("demo-policy").to_str().unwrap(),
+        project.to_str().unwrap(),
         "--sdk",
         &format!("path:{}", sdk.display()),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let project = dir.path().join("demo-policy");
-    // Builds are kept between runs, outside the throw-away project.
-    std::os::unix::fs::symlink(scratch.join("build"), project.join("target")).unwrap();
+    // Builds are kept between runs, outside the project made anew each time.
     std::fs::create_dir_all(scratch.join("build")).unwrap();
+    std::os::unix::fs::symlink(scratch.join("build"), project.join("target")).unwrap();
 
-    run(&project, &cargo, &["test", "--quiet"]);
+    run(&project, cargo, &["test", "--quiet"]);
     run(
         &project,
-        &cargo,
+        cargo,
         &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+    );
+    let wasm = project.join("target/wasm32-wasip2/release/demo_policy.wasm");
+    assert!(wasm.is_file());
+    *built = Some(wasm.clone());
+    wasm
+}
+
+#[test]
+#[ignore = "builds a policy project with cargo for wasm32-wasip2 (minutes): run tests/run.sh"]
+fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
+    let wasm = scaffolded_policy();
+    let project = wasm.ancestors().nth(4).unwrap().to_path_buf();
+    assert!(
+        project.join("tests/suite.yaml").is_file(),
+        "{}",
+        project.display()
     );
 
     let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
@@ -184,7 +218,6 @@ fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
         text(&out)
     );
 
-    let wasm = project.join("target/wasm32-wasip2/release/demo_policy.wasm");
     let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
     assert!(out.status.success(), "{}", text(&out));
     let inspection = stdout_json(&out);

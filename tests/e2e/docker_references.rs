@@ -534,3 +534,27 @@ fn answers_are_kept_only_while_the_daemon_reports_no_change() {
         }
     });
 }
+
+/// `docker run -P` publishes every port the image exposes, which the request does not name:
+/// the door reads them from the image, so `host-ports` sees what will be published.
+#[test]
+#[ignore = "needs a real dockerd (root, Debian docker.io): run tests/run.sh"]
+fn publish_all_is_decided_with_the_ports_the_image_exposes() {
+    let d = Dockerd::start(NOTHING_GUARDED);
+    // An image that exposes a port, made while nothing was guarded.
+    d.ok(&["create", "--name", "base", IMAGE, "true"]);
+    d.ok(&["commit", "--change", "EXPOSE 8080", "base", "tiny:exposed"]);
+    d.reload("policies:\n  - name: host-ports\n    module: builtin:host-ports\n");
+
+    refused(
+        &d,
+        &["create", "-P", "tiny:exposed", "true"],
+        &[
+            "host-ports: port 8080/tcp is published on every host interface; bind it to one address (-p 127.0.0.1::8080)",
+            "-P publishes the ports image \"tiny:exposed\" exposes: 8080/tcp",
+        ],
+    );
+    // The same image without -P, and -P of an image exposing nothing, publish nothing.
+    d.ok(&["create", "tiny:exposed", "true"]);
+    d.ok(&["create", "-P", IMAGE, "true"]);
+}

@@ -20,6 +20,9 @@
 //! - `moby_oracle`: the Docker door reads request bodies exactly as dockerd does, checked
 //!   against a Go program built from moby's own types on 100,000 generated bodies per run.
 //! - `eval`: the `portcullis eval` command as a user runs it.
+//! - `published_modules`: a policy made with `portcullis new`, pushed to a real registry,
+//!   loaded from `oci://` verified and kept, refused when replaced or tampered with, and
+//!   enforced through the real API server and dockerd.
 //! - `mutation`: mutating policies and the patches they produce.
 //! - `suites`: `portcullis test` as a policy author runs it, every built-in's documented
 //!   examples run as written, and `docker:` command lines checked against the real CLI.
@@ -47,6 +50,7 @@ mod image;
 mod kubernetes;
 mod moby_oracle;
 mod mutation;
+mod published_modules;
 mod registry_harness;
 mod server;
 mod server_harness;

@@ -137,6 +137,7 @@ pub fn refers_to_anything(route: &Route, request: &Request) -> bool {
         | Operation::ContainerRestart { .. }
         | Operation::ContainerArchive { .. }
         | Operation::PluginEnable { .. } => true,
+        Operation::ContainerCreate => in_workload || publishes_all_ports(&request.object),
         Operation::ServiceUpdate { .. } if route.query_value("rollback") == Some("previous") => {
             true
         }
@@ -203,6 +204,10 @@ pub async fn resolve(
             Err(e) => settle(Err(e), config, &mut notes)?,
         }
     }
+    if route.operation == Operation::ContainerCreate && publishes_all_ports(&request.object) {
+        let r = image_ports(workload, lookups, &mut notes).await;
+        settle(r, config, &mut notes)?;
+    }
     let r = namespaces(workload, lookups, &mut notes, started).await;
     settle(r, config, &mut notes)?;
     let r = volumes_from(workload, lookups, &mut notes).await;
@@ -219,6 +224,71 @@ pub async fn resolve(
         settle(r, config, &mut notes)?;
     }
     Ok(notes)
+}
+
+/// `HostConfig.PublishAllPorts` (`docker run -P`) in a create's canonical body.
+fn publishes_all_ports(object: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(object)
+        .ok()
+        .and_then(|body| body.get("HostConfig")?.get("PublishAllPorts")?.as_bool())
+        == Some(true)
+}
+
+/// `docker run -P` publishes every port the *image* exposes, not only those the request
+/// names (`--expose`, `-p`): dockerd merges the image's `ExposedPorts` into the container's
+/// at create. Each becomes a port published on a random host port of every interface, as
+/// it will be.
+async fn image_ports(
+    workload: &mut Workload,
+    lookups: &mut Lookups<'_>,
+    notes: &mut Notes,
+) -> Result<(), Unresolved> {
+    for container in &mut workload.containers {
+        let Some(image) = container.image.as_ref().map(|i| i.raw.trim().to_string()) else {
+            continue;
+        };
+        if image.is_empty() {
+            continue;
+        }
+        // An image the daemon does not have cannot be created from (`docker run` pulls it
+        // first, through this door).
+        let Some(doc) = lookups
+            .inspect(Object::Image, &image)
+            .await
+            .map_err(|e| Unresolved {
+                what: format!("image {image:?}"),
+                why: e.to_string(),
+            })?
+        else {
+            continue;
+        };
+        let mut added = Vec::new();
+        for (key, _) in doc.get("Config").get("ExposedPorts").map_entries() {
+            let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+            let Ok(container_port) = port.split('-').next().unwrap_or(port).parse::<u32>() else {
+                continue;
+            };
+            let known = container.ports.iter().any(|p| {
+                p.container_port == container_port && p.protocol.eq_ignore_ascii_case(protocol)
+            });
+            if !known {
+                container.ports.push(crate::abi::Port {
+                    container_port,
+                    protocol: protocol.to_ascii_lowercase(),
+                    host_ip: None,
+                    host_port: Some(0),
+                });
+                added.push(key.to_string());
+            }
+        }
+        if !added.is_empty() {
+            notes.push(format!(
+                "-P publishes the ports image {image:?} exposes: {}",
+                added.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A step's outcome: with `docker.allowUnresolved`, what could not be looked up is left as

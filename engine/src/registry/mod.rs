@@ -11,6 +11,7 @@
 //! - the calls run on this module's own small runtime, so an evaluation thread can wait for
 //!   them whether or not it is inside another runtime.
 
+pub mod artifacts;
 mod cache;
 pub mod cosign;
 mod pull_secrets;
@@ -553,11 +554,19 @@ impl Registry {
         &self,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Option<T> {
+        self.block_within(self.settings.timeout, work)
+    }
+
+    /// [`Registry::block`] with a deadline of its own (a module download).
+    fn block_within<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
         let runtime = self
             .runtime
             .as_ref()
             .expect("the runtime lives as long as the registry");
-        let timeout = self.settings.timeout;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         runtime.spawn(async move {
             let _ = tx.send(tokio::time::timeout(timeout, work).await.ok());
@@ -570,10 +579,7 @@ impl Registry {
     }
 
     fn no_answer(&self) -> String {
-        format!(
-            "no answer within {}",
-            humantime::format_duration(self.settings.timeout)
-        )
+        no_answer_within(self.settings.timeout)
     }
 
     /// Runs one registry call within the deadline, and counts it.
@@ -582,10 +588,20 @@ impl Registry {
         name: &'static str,
         work: impl Future<Output = Result<T, OciDistributionError>> + Send + 'static,
     ) -> Result<T, RegistryError> {
-        let outcome = match self.block(work) {
+        self.call_within(name, self.settings.timeout, work)
+    }
+
+    /// [`Registry::call`] with a deadline of its own.
+    fn call_within<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        timeout: Duration,
+        work: impl Future<Output = Result<T, OciDistributionError>> + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let outcome = match self.block_within(timeout, work) {
             Some(Ok(value)) => Ok(value),
             Some(Err(e)) => Err(classify(&e)),
-            None => Err(RegistryError::Unreachable(self.no_answer())),
+            None => Err(RegistryError::Unreachable(no_answer_within(timeout))),
         };
         let result = match &outcome {
             Ok(_) => "ok",
@@ -597,6 +613,10 @@ impl Registry {
             .inc();
         outcome
     }
+}
+
+fn no_answer_within(timeout: Duration) -> String {
+    format!("no answer within {}", humantime::format_duration(timeout))
 }
 
 const ANONYMOUS: &str = "anonymous";
