@@ -124,12 +124,14 @@ pub enum Command {
     /// no suite was found or a path cannot be read.
     #[command(verbatim_doc_comment)]
     Test(TestArgs),
-    /// Start a policy project: a crate on the Portcullis SDK with a settings type (and its
-    /// JSON Schema), a first check with native tests, test suites for both doors, a README.
+    /// Start a policy project: settings with their JSON Schema, a first check with unit
+    /// tests, test suites for both doors, a README. In Rust (default) a crate on the
+    /// Portcullis SDK; with --lang js an ES module built with componentize-js.
     ///
     /// Then, in the new directory:
-    ///   cargo test                                      # native unit tests
-    ///   cargo build --release --target wasm32-wasip2    # the component
+    ///   cargo test                                      # Rust: unit tests
+    ///   cargo build --release --target wasm32-wasip2    # Rust: the component
+    ///   npm install && npm test && npm run build        # JavaScript: the same
     ///   portcullis test tests/                          # the component, both doors
     ///
     /// The SDK comes from --sdk: path:DIR (a checkout's policies-wasm/sdk, or an unpacked
@@ -227,7 +229,11 @@ pub struct NewArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Lang {
+    /// A crate on the Portcullis SDK, built with cargo (wasm32-wasip2).
     Rust,
+    /// An ES module built with componentize-js from npm (Node.js 20 and npm).
+    #[value(alias = "javascript")]
+    Js,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -441,13 +447,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let sdk = args
                 .sdk
                 .unwrap_or_else(crate::scaffold::SdkSource::default_git);
-            let Lang::Rust = args.lang;
-            let files = crate::scaffold::new_rust(&args.name, &dir, &sdk).map_err(|e| {
-                eprintln!("error: {e}");
-                std::process::exit(2)
-            })?;
+            let (lang, steps) = match args.lang {
+                Lang::Rust => (
+                    crate::scaffold::Lang::Rust,
+                    "cargo test\n  cargo build --release --target wasm32-wasip2",
+                ),
+                Lang::Js => (
+                    crate::scaffold::Lang::JavaScript,
+                    "npm install\n  npm test\n  npm run build",
+                ),
+            };
+            let files =
+                crate::scaffold::new_project(&args.name, &dir, lang, &sdk).map_err(|e| {
+                    eprintln!("error: {e}");
+                    std::process::exit(2)
+                })?;
             println!(
-                "created policy {:?} in {} ({} files)\n\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  portcullis test tests/",
+                "created policy {:?} in {} ({} files)\n\n  cd {}\n  {steps}\n  portcullis test tests/",
                 args.name,
                 dir.display(),
                 files.len(),

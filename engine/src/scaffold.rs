@@ -1,6 +1,7 @@
-//! `portcullis new NAME`: a policy project that builds outside this repository — a crate on
-//! the SDK (from a path, a git repository, or a registry), a settings type with its schema, a
-//! first check with native tests, test suites for both doors, and a README.
+//! `portcullis new NAME`: a policy project that builds outside this repository — in Rust, a
+//! crate on the SDK (from a path, a git repository, or a registry); in JavaScript, an ES
+//! module built with componentize-js — with a settings schema, a first check with unit
+//! tests, test suites for both doors (the same for every language), and a README.
 
 use std::path::{Path, PathBuf};
 
@@ -102,7 +103,28 @@ pub enum ScaffoldError {
     },
 }
 
-/// The Rust project's files: path in the project, template text.
+/// The language a project is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// A crate on the Portcullis SDK, built with cargo for `wasm32-wasip2`.
+    Rust,
+    /// An ES module built with componentize-js (StarlingMonkey) from npm.
+    JavaScript,
+}
+
+/// The test suites, the same for every language: the component decides alike whatever it
+/// is written in.
+const SUITES: &[(&str, &str)] = &[
+    (
+        "tests/suite.yaml",
+        include_str!("../templates/suites/suite.yaml.in"),
+    ),
+    (
+        "tests/exemptions.yaml",
+        include_str!("../templates/suites/exemptions.yaml.in"),
+    ),
+];
+
 const RUST: &[(&str, &str)] = &[
     (
         "Cargo.toml",
@@ -118,18 +140,39 @@ const RUST: &[(&str, &str)] = &[
         "src/lib.rs",
         include_str!("../templates/rust/src/lib.rs.in"),
     ),
+];
+
+const JAVASCRIPT: &[(&str, &str)] = &[
     (
-        "tests/suite.yaml",
-        include_str!("../templates/rust/tests/suite.yaml.in"),
+        "package.json",
+        include_str!("../templates/js/package.json.in"),
+    ),
+    ("build.mjs", include_str!("../templates/js/build.mjs.in")),
+    (".gitignore", include_str!("../templates/js/gitignore")),
+    ("README.md", include_str!("../templates/js/README.md.in")),
+    (
+        "src/policy.js",
+        include_str!("../templates/js/src/policy.js.in"),
     ),
     (
-        "tests/exemptions.yaml",
-        include_str!("../templates/rust/tests/exemptions.yaml.in"),
+        "tests/policy.test.mjs",
+        include_str!("../templates/js/tests/policy.test.mjs"),
+    ),
+    // The ABI the component implements: a JavaScript project needs no SDK, only this.
+    (
+        "wit/policy.wit",
+        include_str!("../../policies-wasm/wit/policy.wit"),
     ),
 ];
 
-/// Writes a new Rust policy project named `name` into `dir`; returns the files written.
-pub fn new_rust(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>, ScaffoldError> {
+/// Writes a new policy project named `name` into `dir`; returns the files written. `sdk` is
+/// where a Rust project takes the SDK from.
+pub fn new_project(
+    name: &str,
+    dir: &Path,
+    lang: Lang,
+    sdk: &SdkSource,
+) -> Result<Vec<PathBuf>, ScaffoldError> {
     check_name(name)?;
     if dir.exists()
         && std::fs::read_dir(dir)
@@ -149,12 +192,20 @@ pub fn new_rust(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>,
                 .unwrap_or_default()
         })
         .collect();
+    let (files, module) = match lang {
+        Lang::Rust => (
+            RUST,
+            format!("../target/wasm32-wasip2/release/{crate_name}.wasm"),
+        ),
+        Lang::JavaScript => (JAVASCRIPT, format!("../dist/{crate_name}.wasm")),
+    };
     let mut written = Vec::new();
-    for (path, template) in RUST {
+    for (path, template) in files.iter().chain(SUITES) {
         let text = template
             .replace("{{name}}", name)
             .replace("{{crate}}", &crate_name)
             .replace("{{type}}", &type_name)
+            .replace("{{module}}", &module)
             .replace("{{sdk}}", &sdk.dependency());
         let path = dir.join(path);
         let write_error = |source| ScaffoldError::Write {
@@ -213,8 +264,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("team-labels");
         let sdk = SdkSource::Registry("0.1".into());
-        let files = new_rust("team-labels", &project, &sdk).unwrap();
-        assert_eq!(files.len(), RUST.len());
+        let files = new_project("team-labels", &project, Lang::Rust, &sdk).unwrap();
+        assert_eq!(files.len(), RUST.len() + SUITES.len());
         let lib = std::fs::read_to_string(project.join("src/lib.rs")).unwrap();
         assert!(lib.contains("impl Policy for TeamLabels"), "{lib}");
         assert!(lib.contains("const NAME: &'static str = \"team-labels\";"));
@@ -222,8 +273,20 @@ mod tests {
         assert!(suite.contains("release/team_labels.wasm"), "{suite}");
         assert!(!lib.contains("{{") && !suite.contains("{{"));
         assert!(matches!(
-            new_rust("team-labels", &project, &sdk),
+            new_project("team-labels", &project, Lang::Rust, &sdk),
             Err(ScaffoldError::Exists(_))
         ));
+
+        let js = dir.path().join("js-labels");
+        new_project("js-labels", &js, Lang::JavaScript, &sdk).unwrap();
+        let policy = std::fs::read_to_string(js.join("src/policy.js")).unwrap();
+        assert!(policy.contains("const NAME = 'js-labels';"), "{policy}");
+        let suite = std::fs::read_to_string(js.join("tests/suite.yaml")).unwrap();
+        assert!(suite.contains("module: ../dist/js_labels.wasm"), "{suite}");
+        assert!(
+            std::fs::read_to_string(js.join("wit/policy.wit"))
+                .unwrap()
+                .contains("world policy {")
+        );
     }
 }

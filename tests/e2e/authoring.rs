@@ -135,7 +135,8 @@ pub fn scaffolded_policy() -> PathBuf {
     // As an author runs it: rustup's cargo, which honours the project's rust-toolchain.toml.
     let cargo = "cargo";
 
-    // The SDK as it would be published: `cargo package`, unpacked away from this checkout.
+    // The SDK as it would be published: `cargo package` (which builds the packaged crate on
+    // its own), unpacked away from this checkout.
     run(
         &workspace(),
         cargo,
@@ -144,7 +145,6 @@ pub fn scaffolded_policy() -> PathBuf {
             "-p",
             "portcullis-sdk",
             "--allow-dirty",
-            "--no-verify",
             "--target-dir",
             scratch.join("package").to_str().unwrap(),
         ],
@@ -242,4 +242,95 @@ fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
         "{}",
         text(&out)
     );
+}
+
+/// The same policy written in JavaScript, as an author makes it: `portcullis new --lang js`,
+/// its npm packages installed (componentize-js from the npm registry), its unit tests run in
+/// Node, the component built. Built once per test run; the component's path.
+pub fn scaffolded_js_policy() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(wasm) = built.as_ref() {
+        return wasm.clone();
+    }
+    let project = workspace().join("target/e2e-scaffold/js-project");
+    let _ = std::fs::remove_dir_all(&project);
+    let out = portcullis(&[
+        "new",
+        "demo-js",
+        "--lang",
+        "js",
+        "--dir",
+        project.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    run(
+        &project,
+        "npm",
+        &["install", "--no-audit", "--no-fund", "--loglevel=error"],
+    );
+    run(&project, "npm", &["test"]);
+    run(&project, "npm", &["run", "build"]);
+    let wasm = project.join("dist/demo_js.wasm");
+    assert!(wasm.is_file());
+    *built = Some(wasm.clone());
+    wasm
+}
+
+#[test]
+#[ignore = "installs componentize-js from the npm registry and needs a real dockerd: run tests/run.sh"]
+fn a_javascript_policy_is_built_with_its_own_tooling_and_decides_at_both_doors() {
+    let wasm = scaffolded_js_policy();
+    let project = wasm.ancestors().nth(2).unwrap().to_path_buf();
+
+    // The suites every project gets, whatever its language: the same decisions.
+    let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 suites, 7 cases: 7 passed, 0 failed"),
+        "{}",
+        text(&out)
+    );
+
+    let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inspection = stdout_json(&out);
+    assert_eq!(inspection["name"], "demo-js");
+    assert_eq!(inspection["abi"], "portcullis:policy@1.2.0");
+    assert_eq!(
+        inspection["capabilities"],
+        serde_json::json!([]),
+        "{inspection:#}"
+    );
+    assert_eq!(
+        inspection["settingsSchema"]["properties"]["exemptImages"]["type"],
+        "array"
+    );
+    // Its settings are checked against its schema too.
+    let out = portcullis(&[
+        "eval",
+        "--policy",
+        wasm.to_str().unwrap(),
+        "--settings",
+        r#"{"exemptImages": [3]}"#,
+        "deploy/examples/deployment-ok.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("exemptImages[0]"), "{}", text(&out));
+
+    // Through a real dockerd.
+    let d = crate::docker_harness::Dockerd::start(&format!(
+        "policies:\n  - name: demo-js\n    module: {}\n",
+        wasm.display()
+    ));
+    let out = d.docker(&["create", "tiny", "true"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "demo-js: container \"\" image \"tiny\" is not pinned: give it a version tag or a digest (Image)"
+        ),
+        "{}",
+        text(&out)
+    );
+    d.ok(&["create", crate::docker_harness::IMAGE, "true"]);
 }

@@ -10,7 +10,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 XDG_CACHE_HOME="$work/cache" "$bin" serve "${config[@]}" --address 127.0.0.1:18443 \
     --audit-file "$work/audit.log" 2>"$work/serve.log" &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq "${WAIT_TENTHS:-100}"); do
     curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
     sleep 0.1
 done

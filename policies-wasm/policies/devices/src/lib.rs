@@ -28,13 +28,20 @@ impl Policy for Devices {
                         .iter()
                         .any(|a| portcullis_sdk::path::normalize(a) == path)
                 {
-                    let shown = if d.host_path == "*" {
-                        "every host device".to_string()
-                    } else {
-                        format!("host device {path}")
+                    // A device cgroup rule (`c 8:0 rwm`, `a *:* rwm`) names device numbers,
+                    // not a path, and has no path in the container.
+                    let from_rule = !d.host_path.starts_with('/') && d.container_path.is_empty();
+                    let shown = match (d.host_path.as_str(), from_rule) {
+                        ("*", _) => "every host device".to_string(),
+                        (numbers, true) => format!("host devices {numbers} (a device cgroup rule)"),
+                        (_, false) => format!("host device {path}"),
                     };
                     findings.deny(
-                        "HostConfig.Devices",
+                        if from_rule {
+                            "HostConfig.DeviceCgroupRules"
+                        } else {
+                            "HostConfig.Devices"
+                        },
                         format!("{shown} must not be passed to the container"),
                     );
                 }
