@@ -22,6 +22,7 @@ pub mod docker;
 pub mod eval;
 pub mod inspect;
 pub mod kubernetes;
+pub mod markup;
 pub mod matching;
 pub mod metrics;
 pub mod modules;

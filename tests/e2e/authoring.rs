@@ -126,10 +126,16 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
 /// per test run (in `target/e2e-scaffold`); the component's path.
 pub fn scaffolded_policy() -> PathBuf {
     static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(wasm) = built.as_ref() {
-        return wasm.clone();
-    }
+    built_once(&BUILT, build_rust_policy)
+}
+
+/// What `build` makes, made once per test run however many tests ask.
+fn built_once(cell: &Mutex<Option<PathBuf>>, build: fn() -> PathBuf) -> PathBuf {
+    let mut built = cell.lock().unwrap_or_else(|e| e.into_inner());
+    built.get_or_insert_with(build).clone()
+}
+
+fn build_rust_policy() -> PathBuf {
     let scratch = workspace().join("target/e2e-scaffold");
     std::fs::create_dir_all(&scratch).unwrap();
     // As an author runs it: rustup's cargo, which honours the project's rust-toolchain.toml.
@@ -195,8 +201,22 @@ pub fn scaffolded_policy() -> PathBuf {
     );
     let wasm = project.join("target/wasm32-wasip2/release/demo_policy.wasm");
     assert!(wasm.is_file());
-    *built = Some(wasm.clone());
     wasm
+}
+
+/// Runs a project's suites (the two every project gets, seven cases) against its component,
+/// and returns what `inspect` says of the component.
+fn passes_its_suites(project: &Path, wasm: &Path) -> serde_json::Value {
+    let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 suites, 7 cases: 7 passed, 0 failed"),
+        "{}",
+        text(&out)
+    );
+    let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stdout_json(&out)
 }
 
 #[test]
@@ -210,17 +230,7 @@ fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
         project.display()
     );
 
-    let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("2 suites, 7 cases: 7 passed, 0 failed"),
-        "{}",
-        text(&out)
-    );
-
-    let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let inspection = stdout_json(&out);
+    let inspection = passes_its_suites(&project, &wasm);
     assert_eq!(inspection["name"], "demo-policy");
     assert_eq!(
         inspection["settingsSchema"]["properties"]["exemptImages"]["type"],
@@ -249,10 +259,10 @@ fn a_scaffolded_policy_builds_from_the_packaged_sdk_and_passes_its_suites() {
 /// Node, the component built. Built once per test run; the component's path.
 pub fn scaffolded_js_policy() -> PathBuf {
     static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(wasm) = built.as_ref() {
-        return wasm.clone();
-    }
+    built_once(&BUILT, build_js_policy)
+}
+
+fn build_js_policy() -> PathBuf {
     let project = workspace().join("target/e2e-scaffold/js-project");
     let _ = std::fs::remove_dir_all(&project);
     let out = portcullis(&[
@@ -273,7 +283,6 @@ pub fn scaffolded_js_policy() -> PathBuf {
     run(&project, "npm", &["run", "build"]);
     let wasm = project.join("dist/demo_js.wasm");
     assert!(wasm.is_file());
-    *built = Some(wasm.clone());
     wasm
 }
 
@@ -284,17 +293,7 @@ fn a_javascript_policy_is_built_with_its_own_tooling_and_decides_at_both_doors()
     let project = wasm.ancestors().nth(2).unwrap().to_path_buf();
 
     // The suites every project gets, whatever its language: the same decisions.
-    let out = portcullis(&["test", project.join("tests").to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("2 suites, 7 cases: 7 passed, 0 failed"),
-        "{}",
-        text(&out)
-    );
-
-    let out = portcullis(&["inspect", wasm.to_str().unwrap(), "--format", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let inspection = stdout_json(&out);
+    let inspection = passes_its_suites(&project, &wasm);
     assert_eq!(inspection["name"], "demo-js");
     assert_eq!(inspection["abi"], "portcullis:policy@1.2.0");
     assert_eq!(

@@ -41,6 +41,34 @@ fn push(registry: &Registry, wasm: &Path, repository_tag: &str) -> String {
         .to_string()
 }
 
+/// The scaffolded policy pushed to a registry of its own as `policies/demo:0.1.0` and signed
+/// there with a new key: the registry, the public key (PEM) and the digest.
+fn published(work: &Path) -> (Registry, String, String) {
+    let wasm = scaffolded_policy();
+    let registry = Registry::start();
+    let (key, public) = key_pair(work, "release");
+    let digest = push(&registry, &wasm, "policies/demo:0.1.0");
+    registry.sign(&key, "policies/demo", &digest, None);
+    (registry, public, digest)
+}
+
+/// The manifest `policies/demo@digest`, read from the registry with curl as any other tool
+/// would read it.
+fn manifest(registry: &Registry, digest: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-fsS", "--cacert"])
+        .arg(registry.ca_file())
+        .args(["-u", &format!("{USER}:{PASSWORD}")])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .arg(format!(
+            "https://{}/v2/policies/demo/manifests/{digest}",
+            registry.host
+        ))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The denial message of an `eval` response.
 fn message(stdout: &str) -> String {
     let review: serde_json::Value = serde_json::from_str(stdout).unwrap();
@@ -116,15 +144,7 @@ fn a_published_policy_is_verified_kept_and_refused_when_it_cannot_be_trusted() {
     let digest = push(&registry, &wasm, "policies/demo:0.1.0");
     assert!(digest.starts_with("sha256:"), "{digest}");
     // The registry holds it as a wasm artifact other tools read.
-    let manifest = Command::new("curl")
-        .args(["-fsS", "--cacert"])
-        .arg(registry.ca_file())
-        .args(["-u", &format!("{USER}:{PASSWORD}")])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .arg(format!("https://{h}/v2/policies/demo/manifests/{digest}"))
-        .output()
-        .unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let manifest = manifest(&registry, &digest);
     assert_eq!(
         manifest["config"]["mediaType"],
         "application/vnd.wasm.config.v0+json"
@@ -229,13 +249,9 @@ fn a_published_policy_is_verified_kept_and_refused_when_it_cannot_be_trusted() {
 #[test]
 #[ignore = "needs Debian's docker-registry and builds a policy project: run tests/run.sh"]
 fn a_replaced_or_tampered_module_is_refused() {
-    let wasm = scaffolded_policy();
     let work = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let (key, public) = key_pair(work.path(), "release");
+    let (registry, public, digest) = published(work.path());
     let h = registry.host.clone();
-    let digest = push(&registry, &wasm, "policies/demo:0.1.0");
-    registry.sign(&key, "policies/demo", &digest, None);
     let tag = format!("{h}/policies/demo:0.1.0");
 
     // Someone pushes other content under the same tag.
@@ -274,16 +290,7 @@ fn a_replaced_or_tampered_module_is_refused() {
 
     // The module's bytes changed in the registry's storage: the digest check refuses them.
     let layer = {
-        let manifest = Command::new("curl")
-            .args(["-fsS", "--cacert"])
-            .arg(registry.ca_file())
-            .args(["-u", &format!("{USER}:{PASSWORD}")])
-            .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-            .arg(format!("https://{h}/v2/policies/demo/manifests/{digest}"))
-            .output()
-            .unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
-        manifest["layers"][0]["digest"]
+        manifest(&registry, &digest)["layers"][0]["digest"]
             .as_str()
             .unwrap()
             .to_string()
@@ -326,12 +333,8 @@ fn a_published_policy_is_enforced_at_both_doors() {
     use crate::kubernetes::{Cluster, pod, webhooks};
     use crate::server_harness::Server;
 
-    let wasm = scaffolded_policy();
     let work = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let (key, public) = key_pair(work.path(), "release");
-    let digest = push(&registry, &wasm, "policies/demo:0.1.0");
-    registry.sign(&key, "policies/demo", &digest, None);
+    let (registry, public, digest) = published(work.path());
     let module = format!("{}/policies/demo@{digest}", registry.host);
 
     // Docker: `docker run` of an untagged image is refused by the published policy.

@@ -26,25 +26,22 @@ rust="$projects/rust/target/wasm32-wasip2/release/demo_rust.wasm"
 js="$projects/js/dist/demo_js.wasm"
 printf 'component sizes: rust %s bytes, javascript %s bytes\n' "$(stat -c %s "$rust")" "$(stat -c %s "$js")"
 
-cat > "$projects/portcullis.yaml" <<YAML
-policies:
-  - name: demo-rust
-    module: $rust
-  - name: demo-js
-    module: $js
-YAML
-started=$(date +%s.%N)
-# A JavaScript component takes seconds to compile: wait up to a minute for the server.
-WAIT_TENTHS=600 CONFIG="$projects/portcullis.yaml" BIN="$bin" source tests/load/serve.sh
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work" "$projects"' EXIT
-printf 'start-up with both compiled (empty cache): %.1f s\n' "$(echo "$(date +%s.%N) - $started" | bc)"
-REVIEW=tests/load/pod-review.json wrk -t1 -c"$connections" -d"$duration" -s tests/load/review.lua \
-    https://127.0.0.1:18443/validate | grep -E 'Requests/sec|Latency'
-metrics=$(curl -sk https://127.0.0.1:18443/metrics)
-for policy in demo-rust demo-js; do
-    echo "$metrics" | awk -v p="policy=\"$policy\"" '
+# One server per language, one after the other, so neither shares the cores with the other.
+measure() { # NAME MODULE
+    printf 'policies:\n  - name: %s\n    module: %s\n' "$1" "$2" > "$projects/$1.yaml"
+    started=$(date +%s.%N)
+    # A JavaScript component takes seconds to compile: wait up to a minute for the server.
+    WAIT_TENTHS=600 CONFIG="$projects/$1.yaml" BIN="$bin" source tests/load/serve.sh
+    trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work" "$projects"' EXIT
+    printf '%s: start-up with an empty cache %.1f s\n' "$1" "$(echo "$(date +%s.%N) - $started" | bc)"
+    REVIEW=tests/load/pod-review.json wrk -t1 -c"$connections" -d"$duration" -s tests/load/review.lua \
+        https://127.0.0.1:18443/validate | grep -E 'Requests/sec|Latency' | sed "s/^/$1: /"
+    curl -sk https://127.0.0.1:18443/metrics | awk -v p="policy=\"$1\"" -v name="$1" '
         index($0, "portcullis_policy_evaluation_duration_seconds_sum{" p) == 1 { sum = $2 }
         index($0, "portcullis_policy_evaluation_duration_seconds_count{" p) == 1 { n = $2 }
-        END { printf "%-10s %d evaluations, mean %.1f µs\n", p, n, sum / n * 1e6 }'
-done
-echo "resident memory after the load: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
+        END { printf "%s: %d evaluations, mean %.1f µs\n", name, n, sum / n * 1e6 }'
+    echo "$1: resident memory after the load $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
+    kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$work"
+}
+measure demo-rust "$rust"
+measure demo-js "$js"

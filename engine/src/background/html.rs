@@ -5,6 +5,7 @@
 //! What the page shows is counted as the objects come (`Summary`) plus a bounded sample: the
 //! worst offenders and the first denials and findings; the page says how many more there were.
 
+use crate::markup::escape;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -54,21 +55,6 @@ impl<W: Write> Html<W> {
             rows_more: 0,
         }
     }
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn object_name(report: &ObjectReport) -> String {

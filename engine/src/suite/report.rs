@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::run::SuiteResult;
+use crate::markup::escape as xml;
 
 /// Totals over every suite run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -146,24 +147,6 @@ pub fn junit(suites: &[SuiteResult]) -> String {
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
-    out
-}
-
-/// Text as XML attribute or element content; characters XML 1.0 cannot hold become `?`.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('?'),
-            c => out.push(c),
-        }
-    }
     out
 }
 
