@@ -148,7 +148,9 @@ pub enum Command {
     /// of that digest (sign it with `cosign sign --key cosign.key REGISTRY/REPO@DIGEST`).
     ///
     /// Example:
-    ///   portcullis push target/wasm32-wasip2/release/team_images.wasm     ///       oci://registry.example.com/policies/team-images:0.1.0     ///       --username ci --password-stdin < token
+    ///   portcullis push target/wasm32-wasip2/release/team_images.wasm \
+    ///       oci://registry.example.com/policies/team-images:0.1.0 \
+    ///       --username ci --password-stdin < token
     #[command(verbatim_doc_comment)]
     Push(PushArgs),
     /// Show what a policy module is: its name, version, doors, whether it mutates, the ABI
@@ -861,7 +863,6 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configuration at `path`, or the built-in default set without one.
 fn push_command(args: PushArgs) -> anyhow::Result<()> {
     let Some(reference) = args.reference.strip_prefix(crate::modules::OCI_PREFIX) else {
         bail!("{}: expected oci://REGISTRY/REPOSITORY:TAG", args.reference);
@@ -955,6 +956,7 @@ fn test_command(args: TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The configuration at `path`, or the built-in default set without one.
 fn config_or_default(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     Ok(match path {
         Some(path) => Config::load(path)?,

@@ -73,11 +73,16 @@ pub fn inspect(module: &str) -> Result<Inspection, InspectError> {
             source,
         })?
     };
+    inspect_bytes(module, &bytes)
+}
+
+/// What the component `bytes` says of itself; `module` names it in the answer.
+pub fn inspect_bytes(module: &str, bytes: &[u8]) -> Result<Inspection, InspectError> {
     let runtime = Runtime::new(&RuntimeOptions {
         max_concurrent_instances: 2,
         ..RuntimeOptions::default()
     })?;
-    let loaded = runtime.load("inspected", &bytes)?;
+    let loaded = runtime.load("inspected", bytes)?;
     let metadata = loaded.metadata();
     let imports: Vec<String> = loaded.imports().to_vec();
     let abi = imports.iter().find_map(|name| {
@@ -106,7 +111,7 @@ pub fn inspect(module: &str) -> Result<Inspection, InspectError> {
             .settings_schema()
             .and_then(|s| serde_json::from_str(s.text()).ok()),
         bytes: bytes.len(),
-        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)),
     })
 }
 

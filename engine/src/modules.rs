@@ -117,17 +117,18 @@ impl OciModules {
             }
             None => Vec::new(),
         };
-        let wasm = match self
+        let kept = self
             .store
             .as_ref()
-            .and_then(|s| s.blob(&manifest.layer.digest))
-        {
+            .and_then(|s| s.blob(&manifest.layer.digest));
+        let pulled = kept.is_none();
+        let wasm = match kept {
             Some(wasm) => wasm,
             None => {
-                let pulled = registry
+                registry
                     .pull_module_layer(reference, &manifest)
-                    .map_err(|e| format!("{OCI_PREFIX}{reference}: {}", e))?;
-                pulled.wasm
+                    .map_err(|e| format!("{OCI_PREFIX}{reference}: {e}"))?
+                    .wasm
             }
         };
         if let Some(store) = &self.store {
@@ -137,7 +138,8 @@ impl OciModules {
                 layer: manifest.layer.digest.clone(),
                 verified_with,
             };
-            if let Err(e) = store.keep(&record, &wasm) {
+            // A blob already kept is not written again.
+            if let Err(e) = store.keep(&record, pulled.then_some(wasm.as_slice())) {
                 tracing::warn!(
                     module = %reference,
                     "cannot keep the module in {}: {e}; it will be pulled again",
@@ -202,10 +204,11 @@ pub fn push(
     config: &RegistryConfig,
     base_dir: &Path,
 ) -> Result<(String, String, String), String> {
-    let inspection =
-        crate::inspect::inspect(&wasm_path.display().to_string()).map_err(|e| e.to_string())?;
     let wasm = std::fs::read(wasm_path)
         .map_err(|e| format!("cannot read {}: {e}", wasm_path.display()))?;
+    // What is pushed is what was checked: these bytes, read once.
+    let inspection = crate::inspect::inspect_bytes(&wasm_path.display().to_string(), &wasm)
+        .map_err(|e| e.to_string())?;
     let mut exports = vec!["metadata", "validate-settings", "validate"];
     if inspection.settings_schema.is_some() {
         exports.push(crate::abi::SETTINGS_SCHEMA_EXPORT);
@@ -297,29 +300,54 @@ impl ModuleStore {
             .filter(|r| r.reference == reference)
     }
 
-    fn keep(&self, record: &Record, wasm: &[u8]) -> std::io::Result<()> {
+    /// Records what `record.reference` points at, and keeps the blob when given.
+    fn keep(&self, record: &Record, wasm: Option<&[u8]>) -> std::io::Result<()> {
         let blob = self
             .blob_path(&record.layer)
             .ok_or_else(|| std::io::Error::other("not a sha256 digest"))?;
-        write_atomically(&blob, wasm)?;
+        if let Some(wasm) = wasm {
+            write_atomically(&blob, wasm)?;
+        }
         let text = serde_json::to_vec_pretty(record).expect("records serialize");
         write_atomically(&self.ref_path(&record.reference), &text)
     }
 }
 
-/// Written beside and renamed into place, so a reader never sees half a file.
+/// Written beside under a name no other writer uses (another load in this process, another
+/// replica on a shared volume), synced, and renamed into place: a reader never sees half a
+/// file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().expect("store paths have a parent");
     std::fs::create_dir_all(dir)?;
+    let unique = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
     let partial = dir.join(format!(
-        ".{}.{}",
+        ".{}.{unique}",
         path.file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or("partial"),
-        std::process::id()
+            .unwrap_or("partial")
     ));
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&partial, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
 }
 
 #[cfg(test)]
@@ -340,7 +368,7 @@ mod tests {
             layer: layer.clone(),
             verified_with: vec![key_id("KEY\n")],
         };
-        store.keep(&record, &wasm).unwrap();
+        store.keep(&record, Some(&wasm)).unwrap();
         assert_eq!(store.blob(&layer).unwrap(), wasm);
         assert_eq!(
             store.record("r.example/p:1").unwrap().manifest,

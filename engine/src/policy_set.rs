@@ -497,6 +497,14 @@ enum Resolved {
 
 fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, SetError> {
     if let Some(reference) = p.module.strip_prefix(crate::modules::OCI_PREFIX) {
+        if p.verify.as_ref().is_some_and(|v| v.keys.is_empty()) {
+            return Err(SetError::Module {
+                policy: p.name.clone(),
+                reason: "verify.keys is empty: list the public keys the module must be signed \
+                         with"
+                    .into(),
+            });
+        }
         let fetched =
             oci.fetch(reference, p.verify.as_ref())
                 .map_err(|reason| SetError::Module {

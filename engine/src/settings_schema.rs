@@ -38,7 +38,7 @@ impl SettingsSchema {
         &self.text
     }
 
-    /// Every way `settings` fail the schema, in document order; empty when they match.
+    /// Every way `settings` fail the schema, ordered by field; empty when they match.
     pub fn check(&self, settings: &Value) -> Vec<SchemaViolation> {
         let mut violations: Vec<SchemaViolation> = Vec::new();
         for error in self.validator.iter_errors(settings) {

@@ -555,6 +555,22 @@ fn publish_all_is_decided_with_the_ports_the_image_exposes() {
         ],
     );
     // The same image without -P, and -P of an image exposing nothing, publish nothing.
-    d.ok(&["create", "tiny:exposed", "true"]);
+    let id = d.ok(&["create", "tiny:exposed", "true"]);
     d.ok(&["create", "-P", IMAGE, "true"]);
+
+    // A start in API 1.23 brings a HostConfig of its own, which dockerd applies: publishing
+    // all ports there publishes the image's too.
+    let (status, body) = d.api(
+        "POST",
+        &format!("/v1.23/containers/{id}/start"),
+        Some(br#"{"PublishAllPorts":true}"#),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("port 8080/tcp is published on every host interface")
+            && body.contains("publishes ports with a HostConfig of its own"),
+        "{body}"
+    );
+    let (status, body) = d.api("POST", &format!("/containers/{id}/start"), None);
+    assert_eq!(status, 204, "{body}");
 }

@@ -6,7 +6,8 @@
 #                    static engine, Go 1.19 and moby 20.10's sources (the Docker body oracle),
 #                    etcd and kubectl, openssl and curl (the test cluster), chromium
 #                    (the audit's HTML report, rendered headless), docker-registry and
-#                    skopeo (the registry images and signatures are checked against)
+#                    skopeo (the registry images and signatures are checked against),
+#                    Node.js and npm when the machine has none (JavaScript policies)
 #   kube-apiserver   built from Debian's source package (tests/provision/kube-apiserver.sh)
 #   Helm's engine    the Helm SDK for Python from PyPI, in target/helm-venv
 #   Rust targets     wasm32-wasip2 (policies) and x86_64-unknown-linux-musl (the image)
@@ -22,6 +23,9 @@ for p in "${packages[@]}"; do
 done
 # Any kubectl will do; Debian's is kubernetes-client.
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
+# JavaScript policies are built with componentize-js from npm: the machine's Node.js and npm
+# when it has them, else Debian's.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     [ "$(id -u)" = 0 ] || { say "as root, install: apt-get install ${missing[*]}"; exit 1; }
     say "installing Debian packages: ${missing[*]} (a minute or two)"

@@ -433,6 +433,21 @@ async fn start(
         }
     }
     let mut found_here = Notes::new();
+    // A start's own HostConfig that publishes ports publishes those the container exposes
+    // (its image's included, merged at create), which the start body does not show.
+    let given = body.get("HostConfig");
+    let publishes_all = given.get("PublishAllPorts").as_bool() == Some(true);
+    if publishes_all || !given.get("PortBindings").map_entries().is_empty() {
+        found_here.push(format!(
+            "the start of {id} publishes ports with a HostConfig of its own (API < 1.24): \
+             decided with the ports the container exposes"
+        ));
+        if publishes_all {
+            // A container known from its create has only the ports its create named; the
+            // image's are merged by dockerd.
+            image_ports(&mut whole, lookups, &mut found_here).await?;
+        }
+    }
     namespaces(&mut whole, lookups, &mut found_here, true).await?;
     host_paths(&mut whole, config, &mut found_here)?;
     if found_here.is_empty() {

@@ -43,6 +43,44 @@ pub struct ModuleManifest {
     pub layer: OciDescriptor,
 }
 
+/// A buffer that refuses to grow past `limit`.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() + data.len() > self.limit {
+            self.exceeded = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "more bytes than the manifest declares",
+            )));
+        }
+        self.bytes.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 impl Registry {
     /// The manifest `reference` names and its one wasm layer (digest-checked by
     /// [`Registry::manifest`]).
@@ -95,14 +133,29 @@ impl Registry {
         let access = self.access(&parsed, None)?;
         let client = self.client(&access)?;
         let layer = manifest.layer.clone();
+        let declared = layer.size.max(0) as usize;
         let wasm = self.call_within("module", MODULE_DEADLINE, async move {
             client
                 .store_auth_if_needed(parsed.resolve_registry(), &access.auth)
                 .await;
-            let mut wasm = Vec::with_capacity(layer.size.max(0) as usize);
-            client.pull_blob(&parsed, &layer, &mut wasm).await?;
-            Ok(wasm)
+            // No more than the manifest declares (and it declares at most MAX_MODULE): a
+            // registry that sends more is cut off, not buffered.
+            let mut wasm = Bounded {
+                bytes: Vec::with_capacity(declared),
+                limit: declared,
+                exceeded: false,
+            };
+            let pulled = client.pull_blob(&parsed, &layer, &mut wasm).await;
+            Ok((pulled, wasm))
         })?;
+        let (pulled, wasm) = wasm;
+        if wasm.exceeded {
+            return Err(RegistryError::Invalid(format!(
+                "{reference}: the module layer is larger than the {declared} bytes its manifest declares"
+            )));
+        }
+        pulled.map_err(|e| super::classify(&e))?;
+        let wasm = wasm.bytes;
         let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&wasm)));
         if actual != manifest.layer.digest {
             return Err(RegistryError::Invalid(format!(

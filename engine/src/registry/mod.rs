@@ -666,7 +666,7 @@ fn normalize_host(host: &str) -> String {
 }
 
 /// Sorts the client's errors into what a policy can act on.
-fn classify(error: &OciDistributionError) -> RegistryError {
+pub(crate) fn classify(error: &OciDistributionError) -> RegistryError {
     let text = error.to_string();
     match error {
         OciDistributionError::UnauthorizedError { .. }
@@ -696,7 +696,10 @@ fn classify(error: &OciDistributionError) -> RegistryError {
         OciDistributionError::ServerError { code, .. } => match code {
             404 => RegistryError::NotFound(text),
             401 | 403 => RegistryError::Unauthorized(text),
-            _ => RegistryError::Unreachable(text),
+            // The registry is down or overloaded: it may answer later.
+            429 | 500..=599 => RegistryError::Unreachable(text),
+            // It answered, and refused (410 Gone, 451, a bad request): that is its answer.
+            _ => RegistryError::Invalid(text),
         },
         OciDistributionError::RequestError(e) => {
             // reqwest's Display hides the cause (connection refused, certificate unknown).

@@ -551,7 +551,7 @@ fn exec_flag(name: &str) -> Option<Takes> {
     use Takes::*;
     Some(match run_long_name(name) {
         "detach" | "interactive" | "tty" | "privileged" => Nothing,
-        "env" | "user" | "workdir" | "detach-keys" | "env-file" => Value,
+        "env" | "user" | "workdir" | "detach-keys" => Value,
         _ => return None,
     })
 }
@@ -1110,6 +1110,8 @@ mod tests {
             err.to_string().contains("unknown flag --frobnicate"),
             "{err}"
         );
+        let err = authz_request("docker exec --env-file f web sh", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("unknown flag --env-file"), "{err}");
         for dropped in [
             "--gpus all",
             "--env-file f",

@@ -79,11 +79,18 @@ fn collect(path: &Path, named: bool, found: &mut Vec<Found>) -> Result<(), Suite
     match extension {
         "md" | "markdown" => {
             let text = std::fs::read_to_string(path).map_err(read_error)?;
-            for (line, block) in markdown_blocks(&text) {
+            let (blocks, unclosed) = markdown_blocks(&text);
+            for (line, block) in blocks {
                 found.push(Found {
                     origin: format!("{}:{line}", path.display()),
                     path: path.to_path_buf(),
                     text: block,
+                });
+            }
+            if let Some(line) = unclosed {
+                return Err(SuiteError::Invalid {
+                    origin: format!("{}:{line}", path.display()),
+                    message: format!("a ```yaml {MARKDOWN_TAG} block is never closed"),
                 });
             }
         }
@@ -115,8 +122,8 @@ fn looks_like_suite(text: &str) -> bool {
 }
 
 /// The ```` ```yaml portcullis-test ```` blocks of a Markdown text, with the line each
-/// block's content starts on.
-fn markdown_blocks(text: &str) -> Vec<(usize, String)> {
+/// block's content starts on, and the line of a block left open at the end.
+fn markdown_blocks(text: &str) -> (Vec<(usize, String)>, Option<usize>) {
     let mut blocks = Vec::new();
     let mut open: Option<(usize, String, String)> = None;
     for (index, line) in text.lines().enumerate() {
@@ -141,7 +148,7 @@ fn markdown_blocks(text: &str) -> Vec<(usize, String)> {
             }
         }
     }
-    blocks
+    (blocks, open.map(|(start, _, _)| start - 1))
 }
 
 #[cfg(test)]
@@ -151,9 +158,12 @@ mod tests {
     #[test]
     fn markdown_suites_are_found_with_their_line() {
         let page = "# p\n\n```yaml\nnot: a suite\n```\n\n```yaml portcullis-test\npolicy: {module: builtin:privileged}\ncases: []\n```\n";
-        let blocks = markdown_blocks(page);
+        let (blocks, unclosed) = markdown_blocks(page);
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].0, 8);
         assert!(blocks[0].1.starts_with("policy:"));
+        assert_eq!(unclosed, None);
+        let (_, unclosed) = markdown_blocks("text\n\n```yaml portcullis-test\ncases: []\n");
+        assert_eq!(unclosed, Some(3));
     }
 }
