@@ -970,11 +970,7 @@ fn single_policy_config(module: &std::path::Path, settings: &str) -> anyhow::Res
     if !settings.is_object() {
         bail!("--settings must be a JSON object");
     }
-    let name = module
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("policy")
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+    let name = crate::config::policy_name_for_module(&module.display().to_string());
     let yaml = serde_json::json!({
         "policies": [{"name": name, "module": module.display().to_string(), "settings": settings, "allowedToMutate": true}]
     });

@@ -488,6 +488,29 @@ pub struct VerifyConfig {
     pub keys: Vec<String>,
 }
 
+/// The name a policy gets from its module when a config does not give one (`eval --policy`,
+/// a test suite, `PolicyUnderTest`): `builtin:host-mounts` → `host-mounts`,
+/// `target/…/my_policy.wasm` → `my-policy`.
+pub fn policy_name_for_module(module: &str) -> String {
+    let last = module.rsplit(['/', ':']).next().unwrap_or(module);
+    let stem = last.strip_suffix(".wasm").unwrap_or(last);
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "policy".into()
+    } else {
+        name
+    }
+}
+
 fn default_timeout_ms() -> u64 {
     100
 }
@@ -898,6 +921,15 @@ fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_are_named_after_their_modules() {
+        assert_eq!(policy_name_for_module("builtin:host-mounts"), "host-mounts");
+        assert_eq!(
+            policy_name_for_module("target/wasm32-wasip2/release/My_Policy.wasm"),
+            "my-policy"
+        );
+    }
 
     #[test]
     fn default_config_loads() {

@@ -36,7 +36,7 @@ impl PolicyUnderTest {
         let wasm = wasm.as_ref();
         let yaml = serde_json::json!({
             "policies": [{
-                "name": wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("policy").replace('_', "-"),
+                "name": crate::config::policy_name_for_module(&wasm.display().to_string()),
                 "module": wasm.display().to_string(),
                 "settings": settings,
                 "allowedToMutate": true,

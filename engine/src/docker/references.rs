@@ -226,12 +226,16 @@ pub async fn resolve(
     Ok(notes)
 }
 
-/// `HostConfig.PublishAllPorts` (`docker run -P`) in a create's canonical body.
+/// `HostConfig.PublishAllPorts` (`docker run -P`) in a create's canonical body. The body is
+/// Go's `json.Marshal` of what dockerd decodes, so a set flag is written exactly so (a string
+/// holding the same text has its quotes escaped): the scan spares the parse of every create,
+/// and the parse confirms the few that match.
 fn publishes_all_ports(object: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(object)
-        .ok()
-        .and_then(|body| body.get("HostConfig")?.get("PublishAllPorts")?.as_bool())
-        == Some(true)
+    object.contains("\"PublishAllPorts\":true")
+        && serde_json::from_str::<serde_json::Value>(object)
+            .ok()
+            .and_then(|body| body.get("HostConfig")?.get("PublishAllPorts")?.as_bool())
+            == Some(true)
 }
 
 /// `docker run -P` publishes every port the *image* exposes, not only those the request

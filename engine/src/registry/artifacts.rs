@@ -205,18 +205,12 @@ impl Registry {
         );
         let access = self.access(&parsed, None)?;
         let client = self.client(&access)?;
-        let target = parsed.clone();
         self.call_within("push", MODULE_DEADLINE, async move {
             client
-                .push(&target, &[layer], config, &access.auth, Some(manifest))
-                .await
-                .map(|_| ())
-        })?;
-        // The registry's own answer for the tag: what a config pins.
-        self.call("resolve", {
-            let access = self.access(&parsed, None)?;
-            let client = self.client(&access)?;
-            async move { client.fetch_manifest_digest(&parsed, &access.auth).await }
+                .push(&parsed, &[layer], config, &access.auth, Some(manifest))
+                .await?;
+            // The registry's own answer for the tag: what a config pins.
+            client.fetch_manifest_digest(&parsed, &access.auth).await
         })
     }
 }

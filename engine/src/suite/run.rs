@@ -111,34 +111,13 @@ fn load_policies(
                 .to_string();
             fields
                 .entry("name")
-                .or_insert_with(|| json!(default_name(&module)));
+                .or_insert_with(|| json!(crate::config::policy_name_for_module(&module)));
             fields.entry("allowedToMutate").or_insert(json!(true));
             let text = json!({ "policies": [entry] }).to_string();
             Config::parse(&text, "policy", base_dir.to_path_buf()).map_err(|e| e.to_string())?
         }
     };
     PolicySet::load_with(runtime.clone(), &config).map_err(|e| format!("{e:#}"))
-}
-
-/// `builtin:host-mounts` → `host-mounts`, `./target/…/my_policy.wasm` → `my-policy`.
-fn default_name(module: &str) -> String {
-    let last = module.rsplit(['/', ':']).next().unwrap_or(module);
-    let stem = last.strip_suffix(".wasm").unwrap_or(last);
-    let name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "policy".into()
-    } else {
-        name
-    }
 }
 
 /// A request the case describes, for one door or the other.
@@ -314,19 +293,5 @@ struct FixedLabels(Option<BTreeMap<String, String>>);
 impl NamespaceLabels for FixedLabels {
     fn labels(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
         self.0.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_names() {
-        assert_eq!(default_name("builtin:host-mounts"), "host-mounts");
-        assert_eq!(
-            default_name("target/wasm32-wasip2/release/my_policy.wasm"),
-            "my-policy"
-        );
     }
 }
