@@ -49,8 +49,10 @@ wait_for() {
     shift 2
     local deadline=$(($(date +%s) + 90))
     until "$@" >/dev/null 2>&1; do
-        running "$process" || fail "$process exited; its log: $DIR/$process.log"
-        [ "$(date +%s)" -lt "$deadline" ] || fail "$what not ready after 90 s; see $DIR/$process.log"
+        running "$process" || fail "$process exited; the end of its log ($DIR/$process.log):
+$(tail -n 15 "$DIR/$process.log" 2>/dev/null)"
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$what not ready after 90 s; the end of its log ($DIR/$process.log):
+$(tail -n 15 "$DIR/$process.log" 2>/dev/null)"
         sleep 0.3
     done
 }
