@@ -12,6 +12,7 @@ use crate::abi::Request;
 use crate::config::Mode;
 use crate::decision::Verdict;
 use crate::matching::{MatchContext, NamespaceLabels, NoCluster};
+use crate::placement::Placement;
 use crate::policy_set::{Matcher, Phase, PolicySet, Renormalize, Selection};
 
 /// One request as a door read it.
@@ -82,6 +83,8 @@ pub struct Scope<'a> {
     pub namespaces: &'a dyn NamespaceLabels,
     /// The engine's own namespace, which policies leave alone unless told otherwise.
     pub own_namespace: Option<&'a str>,
+    /// How the policies run: concurrently on the policy pool, or on the calling thread.
+    pub placement: Placement,
 }
 
 impl Scope<'static> {
@@ -92,6 +95,7 @@ impl Scope<'static> {
         only: None,
         namespaces: &NoCluster,
         own_namespace: None,
+        placement: Placement::Concurrent,
     };
 }
 
@@ -104,33 +108,17 @@ pub fn evaluate(
     scope: &Scope<'_>,
     renormalize: Option<Renormalize<'_>>,
 ) -> Verdict {
-    let skipped = admission
-        .unchanged_update
-        .filter(|_| scope.purpose == Purpose::Admission);
-    let matcher = Matcher {
-        context: &admission.context,
-        namespaces: scope.namespaces,
-        own_namespace: scope.own_namespace,
-    };
-    let selection = Selection {
-        phase: scope.phase,
-        only: scope.only,
-        matching: Some(&matcher),
-        unchanged_update: skipped.is_some(),
-    };
-    let levels: &[LevelCheck] = if scope.phase == Phase::Mutate || skipped.is_some() {
-        &[]
-    } else {
-        &admission.pod_security
-    };
-    let mut verdict = policies.run(
-        &admission.request,
-        admission.object.as_ref(),
-        selection,
-        levels,
-        renormalize,
-        admission.registry_context.as_ref(),
-    );
+    let skipped = skipped_update(admission, scope);
+    let mut verdict = with_selection(admission, scope, |selection, levels| {
+        policies.run(
+            &admission.request,
+            admission.object.as_ref(),
+            selection,
+            levels,
+            renormalize,
+            admission.registry_context.as_ref(),
+        )
+    });
     if let Some(why) = skipped {
         // Recorded in the audit log: which policies were skipped and why.
         verdict
@@ -141,4 +129,47 @@ pub fn evaluate(
         }
     }
     verdict
+}
+
+/// Where `evaluate` should decide `admission` (`placement`): judged on the very policies
+/// and Pod Security levels it would run.
+pub fn placement(policies: &PolicySet, admission: &Admission, scope: &Scope<'_>) -> Placement {
+    with_selection(admission, scope, |selection, levels| {
+        policies.placement(&admission.request, selection, levels)
+    })
+}
+
+/// Why an UPDATE is not evaluated, when in an admission scope it is not.
+fn skipped_update(admission: &Admission, scope: &Scope<'_>) -> Option<&'static str> {
+    admission
+        .unchanged_update
+        .filter(|_| scope.purpose == Purpose::Admission)
+}
+
+/// Calls `f` with the policies `scope` selects for `admission`, and the Pod Security levels
+/// to check.
+fn with_selection<R>(
+    admission: &Admission,
+    scope: &Scope<'_>,
+    f: impl FnOnce(Selection<'_>, &[LevelCheck]) -> R,
+) -> R {
+    let skipped = skipped_update(admission, scope);
+    let matcher = Matcher {
+        context: &admission.context,
+        namespaces: scope.namespaces,
+        own_namespace: scope.own_namespace,
+    };
+    let selection = Selection {
+        phase: scope.phase,
+        only: scope.only,
+        matching: Some(&matcher),
+        unchanged_update: skipped.is_some(),
+        placement: scope.placement,
+    };
+    let levels: &[LevelCheck] = if scope.phase == Phase::Mutate || skipped.is_some() {
+        &[]
+    } else {
+        &admission.pod_security
+    };
+    f(selection, levels)
 }

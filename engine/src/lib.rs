@@ -26,6 +26,7 @@ pub mod markup;
 pub mod matching;
 pub mod metrics;
 pub mod modules;
+pub mod placement;
 pub mod policy_set;
 pub mod registry;
 pub mod runtime;

@@ -1,7 +1,8 @@
 //! A configured set of loaded policies and the order they run in. Loading compiles every
 //! module, reads its metadata and has it check its settings, so a set that loads is ready to
 //! serve. Evaluation runs mutating policies one after another (each sees the previous one's
-//! result), then every other policy concurrently on the final object.
+//! result), then every other policy on the final object: concurrently on the policy pool, or
+//! one after another on the calling thread while the set has been cheap (`placement`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::config::{Capability, Config, FailurePolicy, PodSecurityConfig, Policy
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
 use crate::modules::OciModules;
+use crate::placement::{Cost, INLINE_BUDGET, INLINE_WORST_CASE, Placement};
 use crate::runtime::{Grants, LoadError, PolicyError, PolicyModule, Runtime};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub struct LoadedPolicy {
     metadata: Metadata,
     body: Body,
     grants: Grants,
+    /// What its evaluations have cost lately: where the next request is decided.
+    cost: Cost,
 }
 
 /// What runs for a policy: one module, or a bundle's controls, each a module with its
@@ -87,10 +91,19 @@ impl LoadedPolicy {
         &self.metadata
     }
 
+    /// How many module evaluations deciding it takes: a bundle's controls each take one.
+    fn evaluations(&self) -> u32 {
+        match &self.body {
+            Body::Module { .. } => 1,
+            Body::Bundle { controls, .. } => controls.len() as u32,
+        }
+    }
+
     fn decide(
         &self,
         request: &Request,
         registry_context: Option<&Arc<crate::registry::Context>>,
+        placement: Placement,
     ) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
         // The request's context only matters to a policy that may ask registries.
@@ -112,10 +125,8 @@ impl LoadedPolicy {
                     .iter()
                     .filter(|(c, _, _)| bundle::applies(c, &request.operation))
                     .collect();
-                // The first control that cannot decide leaves the whole bundle undecided.
-                let decisions = applicable
-                    .par_iter()
-                    .map(|(control, module, settings)| {
+                let decide =
+                    |(control, module, settings): &&(&'static Control, PolicyModule, String)| {
                         module
                             .validate(request, settings, limits, grants)
                             .map(|d| (*control, d))
@@ -127,8 +138,18 @@ impl LoadedPolicy {
                                     "bundle control could not decide"
                                 )
                             })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    };
+                // The first control that cannot decide leaves the whole bundle undecided.
+                let decisions = match placement {
+                    Placement::Concurrent => applicable
+                        .par_iter()
+                        .map(decide)
+                        .collect::<Result<Vec<_>, _>>()?,
+                    Placement::Sequential => applicable
+                        .iter()
+                        .map(decide)
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
                 Ok(bundle.combine(decisions))
             }
         }
@@ -138,9 +159,12 @@ impl LoadedPolicy {
         &self,
         request: &Request,
         registry_context: Option<&Arc<crate::registry::Context>>,
+        placement: Placement,
     ) -> PolicyResult {
         let started = Instant::now();
-        let mut outcome = self.decide(request, registry_context);
+        let mut outcome = self.decide(request, registry_context, placement);
+        let duration = started.elapsed();
+        self.cost.observe(duration);
         if let Ok(d) = &outcome
             && d.patch.is_some()
             && !self.config.allowed_to_mutate
@@ -154,7 +178,7 @@ impl LoadedPolicy {
             mode: self.config.mode,
             failure_policy: self.config.failure_policy,
             outcome,
-            duration: started.elapsed(),
+            duration,
         }
     }
 }
@@ -173,6 +197,8 @@ pub struct Selection<'a> {
     /// The request is an UPDATE that changes nothing policies read
     /// (`kubernetes::update`): only policies configured with `everyUpdate` see it.
     pub unchanged_update: bool,
+    /// How the selected policies run.
+    pub placement: Placement,
 }
 
 /// What a policy's `match` rules are checked against.
@@ -197,7 +223,7 @@ pub enum Phase {
 pub struct PolicySet {
     policies: Vec<LoadedPolicy>,
     /// The Pod Security Standards module, when levels come from namespace labels.
-    pod_security: Option<(PodSecurityConfig, PolicyModule)>,
+    pod_security: Option<(PodSecurityConfig, PolicyModule, Cost)>,
     docker: crate::config::DockerConfig,
     _runtime: Arc<Runtime>,
 }
@@ -306,6 +332,7 @@ impl PolicySet {
                 metadata,
                 body,
                 grants,
+                cost: Cost::default(),
             });
         }
         let pod_security = match config.pod_security.enabled {
@@ -317,7 +344,7 @@ impl PolicySet {
                     Some(m) => m.clone(),
                     None => runtime.load("pod-security", wasm)?,
                 };
-                Some((config.pod_security.clone(), module))
+                Some((config.pod_security.clone(), module, Cost::default()))
             }
             false => None,
         };
@@ -340,10 +367,53 @@ impl PolicySet {
 
     /// How namespaces choose Pod Security levels, when they do (`podSecurity`).
     pub fn pod_security(&self) -> Option<&PodSecurityConfig> {
-        self.pod_security.as_ref().map(|(config, _)| config)
+        self.pod_security.as_ref().map(|(config, _, _)| config)
     }
 
     /// Whether Pod Security levels come from namespace labels.
+    /// How the policies `selection` picks for `request`, and the Pod Security `levels`,
+    /// should run (`placement`): one after another on the calling thread while each has been
+    /// cheap, none may wait on a registry, and their deadlines together are short.
+    pub fn placement(
+        &self,
+        request: &Request,
+        selection: Selection<'_>,
+        levels: &[LevelCheck],
+    ) -> Placement {
+        let mut expected = std::time::Duration::ZERO;
+        let mut worst = std::time::Duration::ZERO;
+        for p in self.selected(request, selection) {
+            if p.grants.registry.is_some() {
+                return Placement::Concurrent;
+            }
+            let Some(cost) = p.cost.get() else {
+                return Placement::Concurrent;
+            };
+            expected += cost;
+            worst += p.config.limits().timeout * p.evaluations();
+        }
+        if let (Some((_, _, cost)), false) = (&self.pod_security, levels.is_empty()) {
+            let Some(cost) = cost.get() else {
+                return Placement::Concurrent;
+            };
+            let n = levels.len() as u32;
+            expected += cost * n;
+            worst += crate::runtime::Limits::default().timeout * n;
+        }
+        if expected <= INLINE_BUDGET && worst <= INLINE_WORST_CASE {
+            Placement::Sequential
+        } else {
+            Placement::Concurrent
+        }
+    }
+
+    /// Records an evaluation of the policy `name` that took `took`, as running it would.
+    #[cfg(test)]
+    pub(crate) fn observe(&self, name: &str, took: std::time::Duration) {
+        let policy = self.policies.iter().find(|p| p.config.name == name);
+        policy.expect("a policy of that name").cost.observe(took);
+    }
+
     pub fn pod_security_enabled(&self) -> bool {
         self.pod_security.is_some()
     }
@@ -357,6 +427,29 @@ impl PolicySet {
     /// Whether a policy of this name is loaded.
     pub fn contains(&self, name: &str) -> bool {
         self.policies.iter().any(|p| p.config.name == name)
+    }
+
+    /// The policies `selection` picks for `request`, in the set's order.
+    fn selected<'s>(
+        &'s self,
+        request: &'s Request,
+        selection: Selection<'s>,
+    ) -> impl Iterator<Item = &'s LoadedPolicy> {
+        self.policies.iter().filter(move |p| {
+            p.applies_to(request.source)
+                && selection.only.is_none_or(|name| p.config.name == name)
+                && (!selection.unchanged_update || p.config.every_update)
+                && match selection.phase {
+                    Phase::All => true,
+                    Phase::Mutate => p.mutates(),
+                    Phase::Validate => !p.mutates(),
+                }
+                && selection.matching.is_none_or(|m| {
+                    p.config
+                        .matching
+                        .selects(m.context, m.namespaces, m.own_namespace)
+                })
+        })
     }
 
     /// Runs the policies `selection` picks, and the Pod Security `levels` a namespace asks
@@ -374,21 +467,7 @@ impl PolicySet {
         renormalize: Option<Renormalize<'_>>,
         registry_context: Option<&Arc<crate::registry::Context>>,
     ) -> Verdict {
-        let applicable = self.policies.iter().filter(|p| {
-            p.applies_to(request.source)
-                && selection.only.is_none_or(|name| p.config.name == name)
-                && (!selection.unchanged_update || p.config.every_update)
-                && match selection.phase {
-                    Phase::All => true,
-                    Phase::Mutate => p.mutates(),
-                    Phase::Validate => !p.mutates(),
-                }
-                && selection.matching.is_none_or(|m| {
-                    p.config
-                        .matching
-                        .selects(m.context, m.namespaces, m.own_namespace)
-                })
-        });
+        let applicable = self.selected(request, selection);
         let (mutators, validators): (Vec<&LoadedPolicy>, Vec<&LoadedPolicy>) = match renormalize {
             Some(_) => applicable.partition(|p| p.mutates()),
             None => (Vec::new(), applicable.collect()),
@@ -402,7 +481,7 @@ impl PolicySet {
             object.map(std::borrow::Cow::Borrowed);
         let mut mutated = false;
         for policy in mutators {
-            let mut result = policy.run(&current, registry_context);
+            let mut result = policy.run(&current, registry_context, selection.placement);
             // The patch stays in the policy's result too: the background audit reports it.
             if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
                 && let Some(patch_text) = decision.patch.as_deref()
@@ -425,17 +504,19 @@ impl PolicySet {
         }
 
         let current: &Request = &current;
-        let mut concurrent: Vec<PolicyResult> = if validators.len() > 1 {
-            validators
-                .par_iter()
-                .map(|p| p.run(current, registry_context))
-                .collect()
-        } else {
-            validators
-                .iter()
-                .map(|p| p.run(current, registry_context))
-                .collect()
-        };
+        let placement = selection.placement;
+        let mut concurrent: Vec<PolicyResult> =
+            if validators.len() > 1 && placement == Placement::Concurrent {
+                validators
+                    .par_iter()
+                    .map(|p| p.run(current, registry_context, placement))
+                    .collect()
+            } else {
+                validators
+                    .iter()
+                    .map(|p| p.run(current, registry_context, placement))
+                    .collect()
+            };
         if renormalize.is_none() {
             for r in &mut concurrent {
                 if let Ok(d) = &mut r.outcome
@@ -463,7 +544,7 @@ impl PolicySet {
             }
             _ => None,
         };
-        if let Some((_, module)) = &self.pod_security {
+        if let Some((_, module, cost)) = &self.pod_security {
             results.extend(levels.iter().map(|check| {
                 let settings =
                     serde_json::json!({"level": check.level, "version": check.version}).to_string();
@@ -474,12 +555,14 @@ impl PolicySet {
                     crate::runtime::Limits::default(),
                     &Grants::NONE,
                 );
+                let duration = started.elapsed();
+                cost.observe(duration);
                 PolicyResult {
                     policy: format!("pod-security-{}", check.label),
                     mode: check.mode,
                     failure_policy: FailurePolicy::Fail,
                     outcome,
-                    duration: started.elapsed(),
+                    duration,
                 }
             }));
         }

@@ -20,6 +20,11 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 
 source tests/load/serve.sh
 echo "after start-up: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+# The server's own CPU time (user + system, in clock ticks), so a run can be judged by what
+# each admission cost the server, which a busy or shared machine disturbs less than the rate.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+ticks_before=$(cpu_ticks)
+audit_before=$(wc -l < "$work/audit.log")
 if [ -n "${3:-}" ]; then
     # Fixed rate, latency corrected for coordinated omission: oha (cargo install oha).
     command -v oha >/dev/null || { echo "oha is not installed: cargo install oha" >&2; exit 1; }
@@ -31,3 +36,7 @@ else
 fi
 echo "after the run: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "audit lines: $(wc -l < "$work/audit.log")"
+ticks=$(( $(cpu_ticks) - ticks_before ))
+answered=$(( $(wc -l < "$work/audit.log") - audit_before ))
+echo "server CPU: $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$answered" \
+    'BEGIN {printf "%.2f s, %.0f us per admission", t / hz, n ? t / hz / n * 1e6 : 0}')"

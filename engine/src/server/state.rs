@@ -83,6 +83,16 @@ impl AppState {
     }
 }
 
+/// Runs `f` here, on the thread that read the request (`placement`: only for decisions that
+/// have been cheap). A panic is caught, as the pool catches it: the request gets a 500 and
+/// the server keeps serving.
+pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> Result<R, EvaluationLost> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        tracing::error!("a policy evaluation panicked; its request gets a 500");
+        EvaluationLost
+    })
+}
+
 /// Tracks one request in the in-flight gauge.
 pub struct InFlight(Metrics);
 

@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::state::{AppState, InFlight};
+use super::state::{AppState, InFlight, on_this_thread};
 use crate::audit::AuditRecord;
 use crate::kubernetes::{self, ReviewError, ReviewOptions};
+use crate::placement::Placement;
 use crate::policy_set::Phase;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -201,23 +202,40 @@ async fn decide_inner(
         }
     }
 
-    let namespaces = state.namespaces.clone();
-    let claims = state.claims.clone();
-    let own_namespace = state.own_namespace.clone();
-    let reviewed = state
-        .on_pool(move || {
-            let options = ReviewOptions {
-                phase,
-                only: only.as_deref(),
-                namespaces: namespaces.as_ref(),
-                claims: claims.as_ref(),
-                own_namespace: own_namespace.as_deref(),
-            };
-            kubernetes::review(&policies, value, options)
-        })
-        .await
-        .map_err(|e| BadRequest::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    // The review is read and made an admission here; its policies then run here too when
+    // they have been cheap, else on the pool (`placement`).
+    let options = ReviewOptions {
+        phase,
+        only: only.as_deref(),
+        namespaces: state.namespaces.as_ref(),
+        claims: state.claims.as_ref(),
+        own_namespace: state.own_namespace.as_deref(),
+        placement: Placement::Sequential,
+    };
+    let prepared = kubernetes::Prepared::new(&policies, value, &options)
         .map_err(|e: ReviewError| BadRequest::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let reviewed = match prepared.placement(&policies, &options) {
+        Placement::Sequential => on_this_thread(|| prepared.decide(&policies, &options)),
+        Placement::Concurrent => {
+            let namespaces = state.namespaces.clone();
+            let claims = state.claims.clone();
+            let own_namespace = state.own_namespace.clone();
+            state
+                .on_pool(move || {
+                    let options = ReviewOptions {
+                        phase,
+                        only: only.as_deref(),
+                        namespaces: namespaces.as_ref(),
+                        claims: claims.as_ref(),
+                        own_namespace: own_namespace.as_deref(),
+                        placement: Placement::Concurrent,
+                    };
+                    prepared.decide(&policies, &options)
+                })
+                .await
+        }
+    }
+    .map_err(|e| BadRequest::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
 
     state.metrics.observe(endpoint, &reviewed.verdict);
     let record = AuditRecord::new(
