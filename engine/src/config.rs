@@ -490,10 +490,24 @@ pub struct VerifyConfig {
 
 /// The name a policy gets from its module when a config does not give one (`eval --policy`,
 /// a test suite, `PolicyUnderTest`): `builtin:host-mounts` → `host-mounts`,
-/// `target/…/my_policy.wasm` → `my-policy`.
+/// `target/…/my_policy.wasm` → `my-policy`, `oci://host:5000/policies/demo:0.1.0@sha256:…`
+/// → `demo` (the repository's last part: its tag and digest say which version, not what it is).
 pub fn policy_name_for_module(module: &str) -> String {
-    let last = module.rsplit(['/', ':']).next().unwrap_or(module);
-    let stem = last.strip_suffix(".wasm").unwrap_or(last);
+    let stem = if let Some(reference) = module.strip_prefix("oci://") {
+        let reference = reference
+            .split_once('@')
+            .map_or(reference, |(name, _)| name);
+        let last = reference.rsplit('/').next().unwrap_or(reference);
+        // A colon in the last part starts its tag (one in the host part has been cut off
+        // with the host, unless the reference has no path, which names no repository).
+        last.split_once(':')
+            .map_or(last, |(repository, _)| repository)
+    } else if let Some(builtin) = module.strip_prefix("builtin:") {
+        builtin
+    } else {
+        let last = module.rsplit('/').next().unwrap_or(module);
+        last.strip_suffix(".wasm").unwrap_or(last)
+    };
     let name: String = stem
         .chars()
         .map(|c| {
@@ -929,6 +943,15 @@ mod tests {
             policy_name_for_module("target/wasm32-wasip2/release/My_Policy.wasm"),
             "my-policy"
         );
+        // A registry's port, a tag and a digest are not part of the name.
+        for module in [
+            "oci://localhost:5000/policies/demo:0.1.0",
+            "oci://localhost:5000/policies/demo@sha256:0123abcd",
+            "oci://localhost:5000/policies/demo:0.1.0@sha256:0123abcd",
+            "oci://registry.example.com/demo",
+        ] {
+            assert_eq!(policy_name_for_module(module), "demo", "{module}");
+        }
     }
 
     #[test]

@@ -287,7 +287,7 @@ fn build_js_policy() -> PathBuf {
 }
 
 #[test]
-#[ignore = "installs componentize-js from the npm registry and needs a real dockerd: run tests/run.sh"]
+#[ignore = "installs componentize-js from the npm registry and needs a real dockerd and kube-apiserver: run tests/run.sh"]
 fn a_javascript_policy_is_built_with_its_own_tooling_and_decides_at_both_doors() {
     let wasm = scaffolded_js_policy();
     let project = wasm.ancestors().nth(2).unwrap().to_path_buf();
@@ -332,4 +332,36 @@ fn a_javascript_policy_is_built_with_its_own_tooling_and_decides_at_both_doors()
         text(&out)
     );
     d.ok(&["create", crate::docker_harness::IMAGE, "true"]);
+    drop(d);
+
+    // Through a real API server.
+    use crate::kubernetes::{Cluster, pod, webhooks};
+    let cluster = Cluster::start();
+    cluster.namespace_for_pods("t1");
+    let server = crate::server_harness::Server::start_with_kubeconfig(
+        &format!(
+            "policies:\n  - name: demo-js\n    module: {}\n",
+            wasm.display()
+        ),
+        Some(&cluster.kubeconfig),
+    );
+    let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+    let message = crate::support::eventually(
+        "the webhook never answered",
+        std::time::Duration::from_secs(30),
+        || {
+            let out = cluster.apply(&pod("latest", "", "nginx:latest"));
+            match text(&out).contains("denied by portcullis") {
+                true => Ok(text(&out)),
+                false => Err(text(&out)),
+            }
+        },
+    );
+    assert!(
+        message.contains("demo-js: container \"c\" image \"nginx:latest\" is not pinned"),
+        "{message}"
+    );
+    let out = cluster.apply(&pod("tagged", "", "nginx:1.27"));
+    assert!(out.status.success(), "{}", text(&out));
 }

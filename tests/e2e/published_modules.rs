@@ -334,7 +334,7 @@ fn a_published_policy_is_enforced_at_both_doors() {
     use crate::server_harness::Server;
 
     let work = tempfile::tempdir().unwrap();
-    let (registry, public, digest) = published(work.path());
+    let (mut registry, public, digest) = published(work.path());
     let module = format!("{}/policies/demo@{digest}", registry.host);
 
     // Docker: `docker run` of an untagged image is refused by the published policy.
@@ -381,4 +381,29 @@ fn a_published_policy_is_enforced_at_both_doors() {
     );
     let out = cluster.apply(&pod("tagged", "", "nginx:1.27"));
     assert!(out.status.success(), "{}", text(&out));
+
+    // The server restarts while the registry is down: it loads the module it kept and goes on
+    // enforcing it, verified as it was when pulled.
+    drop(server);
+    registry.stop();
+    let config = config_without_runtime(&registry, &module, Some(&public));
+    let server = Server::start_with_kubeconfig(&config, Some(&cluster.kubeconfig));
+    server.wait_for_log("loaded the module kept from its last pull", 0);
+    let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
+    assert!(out.status.success(), "{}", text(&out));
+    let message = crate::support::eventually(
+        "the restarted webhook never answered",
+        std::time::Duration::from_secs(30),
+        || {
+            let out = cluster.apply(&pod("latest-again", "", "nginx:latest"));
+            match text(&out).contains("denied by portcullis") {
+                true => Ok(text(&out)),
+                false => Err(text(&out)),
+            }
+        },
+    );
+    assert!(
+        message.contains("demo-policy: container \"c\" image \"nginx:latest\" is not pinned"),
+        "{message}"
+    );
 }
