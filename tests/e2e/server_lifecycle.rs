@@ -283,3 +283,56 @@ async fn precompiled_built_ins_start_a_server_without_compiling() {
         .json();
     assert_eq!(body["response"]["allowed"], false, "{body}");
 }
+
+/// The voluntary context switches of the server's thread named `name` (Linux truncates
+/// thread names to 15 bytes).
+fn thread_wakeups(server: &Server, name: &str) -> u64 {
+    let tasks = format!("/proc/{}/task", server.child.id());
+    let truncated = &name[..name.len().min(15)];
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim_end() == truncated {
+            let status = std::fs::read_to_string(task.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+        }
+    }
+    panic!("no thread named {name} in {tasks}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_is_not_woken_by_its_deadline_clock() {
+    let server = Server::start(PRIVILEGED_ONLY);
+    let client = server.client();
+    for i in 0..3 {
+        let r = client
+            .review(
+                "/validate",
+                &review_of(privileged_pod(), &format!("idle-{i}")),
+            )
+            .await;
+        assert_eq!(r.json()["response"]["allowed"], false);
+    }
+    // Once the last evaluation is over, the clock that counts policy deadlines (a tick a
+    // millisecond while a policy runs) sleeps until the next one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = thread_wakeups(&server, "portcullis-epoch");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let woken = thread_wakeups(&server, "portcullis-epoch") - before;
+    assert!(
+        woken <= 5,
+        "the deadline clock woke {woken} times in an idle second"
+    );
+
+    // ... and wakes for the next request, whose policies are decided as before.
+    let r = client
+        .review("/validate", &review_of(privileged_pod(), "after-idle"))
+        .await;
+    assert_eq!(r.json()["response"]["allowed"], false);
+}

@@ -21,7 +21,7 @@ pub mod precompiled;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -133,14 +133,15 @@ impl Runtime {
             .precompiled_dir
             .clone()
             .and_then(precompiled::Precompiled::new);
-        let ticker = EpochTicker::start(engine.clone());
+        let slots = Arc::new(Slots::new(instances as usize));
+        let ticker = EpochTicker::start(engine.clone(), slots.clone());
         Ok(Runtime {
             engine,
             linker,
             precompiled,
             cache,
             loads: Default::default(),
-            slots: Arc::new(Slots::new(instances as usize)),
+            slots,
             _ticker: ticker,
         })
     }
@@ -560,10 +561,20 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 }
 
 /// Bounds live instances to the pool's size, so a burst waits instead of failing to
-/// instantiate.
+/// instantiate; and knows when none is live, so the epoch ticker can sleep.
 struct Slots {
-    free: Mutex<usize>,
+    state: Mutex<SlotState>,
     released: Condvar,
+    /// The epoch ticker, woken when an instance goes live on an idle runtime.
+    ticker: OnceLock<std::thread::Thread>,
+}
+
+struct SlotState {
+    free: usize,
+    capacity: usize,
+    /// Callers waiting for a slot: a release signals the condition variable only for them
+    /// (a signal nobody waits for is still a system call).
+    waiting: usize,
 }
 
 struct SlotGuard<'a>(&'a Slots);
@@ -571,48 +582,81 @@ struct SlotGuard<'a>(&'a Slots);
 impl Slots {
     fn new(n: usize) -> Self {
         Slots {
-            free: Mutex::new(n),
+            state: Mutex::new(SlotState {
+                free: n,
+                capacity: n,
+                waiting: 0,
+            }),
             released: Condvar::new(),
+            ticker: OnceLock::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn acquire(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.released.wait(free).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        while state.free == 0 {
+            state.waiting += 1;
+            state = self.released.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
-        *free -= 1;
+        if state.free == state.capacity
+            && let Some(ticker) = self.ticker.get()
+        {
+            // Deadlines count the ticker's ticks: it must run while anything is live.
+            ticker.unpark();
+        }
+        state.free -= 1;
         SlotGuard(self)
+    }
+
+    fn idle(&self) -> bool {
+        let state = self.lock();
+        state.free == state.capacity
     }
 }
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.released.notify_one();
+        let mut state = self.0.lock();
+        state.free += 1;
+        if state.waiting > 0 {
+            self.0.released.notify_one();
+        }
     }
 }
 
-/// Advances the engine's epoch every millisecond; deadlines are counted in these ticks.
-/// Stops and joins its thread on drop.
+/// Advances the engine's epoch every millisecond while an instance is live; deadlines are
+/// counted in these ticks. With nothing live it sleeps until the next instance wakes it: an
+/// idle server is not woken a thousand times a second. Stops and joins its thread on drop.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engine: Engine, slots: Arc<Slots>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let live = slots.clone();
         let thread = std::thread::Builder::new()
             .name("portcullis-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    if live.idle() {
+                        // An instance going live after this check unparks us, and an unpark
+                        // that comes before the park is not lost: the park returns at once.
+                        std::thread::park();
+                    }
                 }
             })
             .expect("spawning the epoch thread");
+        let _ = slots.ticker.set(thread.thread().clone());
         EpochTicker {
             stop,
             thread: Some(thread),
@@ -624,6 +668,7 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
