@@ -4,6 +4,8 @@
 //! built-ins are embedded with `include_bytes!` (see `src/builtin.rs`).
 
 use std::path::PathBuf;
+
+use sha2::Digest as _;
 use std::process::{Command, Stdio};
 
 /// Packages built to wasm: the built-in policies, then the fixtures the tests load.
@@ -95,12 +97,17 @@ fn main() {
 
     let out = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
     for package in PACKAGES {
-        let file = out.join(format!("{}.wasm", package.replace('-', "_")));
-        assert!(
-            file.exists(),
-            "expected {} after the wasm build",
-            file.display()
-        );
+        let stem = package.replace('-', "_");
+        let file = out.join(format!("{stem}.wasm"));
+        let bytes = std::fs::read(&file)
+            .unwrap_or_else(|e| panic!("expected {} after the wasm build: {e}", file.display()));
+        // The digest names the component's ahead-of-time and cached artifacts: known here, a
+        // built-in's embedded bytes need not be read (nor made resident) to find them.
+        let digest: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("cargo:rustc-env=PORTCULLIS_SHA256_{stem}={digest}");
     }
     println!("cargo:rustc-env=PORTCULLIS_WASM_DIR={}", out.display());
     // The triple this engine runs on: ahead-of-time artifacts are compiled for it, without

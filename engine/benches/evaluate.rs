@@ -49,7 +49,10 @@ fn benches(c: &mut Criterion) {
         "pss-restricted",
     ] {
         let module = runtime
-            .load(name, portcullis::builtin::find(name).unwrap().wasm)
+            .load(
+                name,
+                portcullis::builtin::find(name).unwrap().component.wasm,
+            )
             .unwrap();
         c.bench_function(
             &format!("one policy: {name} (instantiate + validate)"),

@@ -2,140 +2,150 @@
 //! `module: builtin:NAME` needs no file on disk.
 
 macro_rules! component {
-    ($file:literal) => {
-        include_bytes!(concat!(env!("PORTCULLIS_WASM_DIR"), "/", $file))
+    ($stem:literal) => {
+        Embedded {
+            wasm: include_bytes!(concat!(env!("PORTCULLIS_WASM_DIR"), "/", $stem, ".wasm")),
+            sha256: env!(concat!("PORTCULLIS_SHA256_", $stem)),
+        }
     };
+}
+
+/// A component embedded in the binary, with its SHA-256 computed at build time.
+#[derive(Clone, Copy)]
+pub struct Embedded {
+    pub wasm: &'static [u8],
+    pub sha256: &'static str,
 }
 
 /// A built-in policy: a component, and settings it starts from (the config's settings are
 /// laid over them), so one module can ship as several one-line policies.
 pub struct Builtin {
     pub name: &'static str,
-    pub wasm: &'static [u8],
+    pub component: Embedded,
     pub preset: &'static str,
 }
 
-const PSS: &[u8] = component!("portcullis_policy_pss.wasm");
+const PSS: Embedded = component!("portcullis_policy_pss");
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "privileged",
-        wasm: component!("portcullis_policy_privileged.wasm"),
+        component: component!("portcullis_policy_privileged"),
         preset: "{}",
     },
     Builtin {
         name: "host-namespaces",
-        wasm: component!("portcullis_policy_host_namespaces.wasm"),
+        component: component!("portcullis_policy_host_namespaces"),
         preset: "{}",
     },
     Builtin {
         name: "capabilities",
-        wasm: component!("portcullis_policy_capabilities.wasm"),
+        component: component!("portcullis_policy_capabilities"),
         preset: "{}",
     },
     Builtin {
         name: "host-mounts",
-        wasm: component!("portcullis_policy_host_mounts.wasm"),
+        component: component!("portcullis_policy_host_mounts"),
         preset: "{}",
     },
     Builtin {
         name: "registries",
-        wasm: component!("portcullis_policy_registries.wasm"),
+        component: component!("portcullis_policy_registries"),
         preset: "{}",
     },
     Builtin {
         name: "image-signatures",
-        wasm: component!("portcullis_policy_image_signatures.wasm"),
+        component: component!("portcullis_policy_image_signatures"),
         preset: "{}",
     },
     Builtin {
         name: "seccomp",
-        wasm: component!("portcullis_policy_seccomp.wasm"),
+        component: component!("portcullis_policy_seccomp"),
         preset: "{}",
     },
     Builtin {
         name: "privilege-escalation",
-        wasm: component!("portcullis_policy_privilege_escalation.wasm"),
+        component: component!("portcullis_policy_privilege_escalation"),
         preset: "{}",
     },
     Builtin {
         name: "read-only-root-fs",
-        wasm: component!("portcullis_policy_read_only_root_fs.wasm"),
+        component: component!("portcullis_policy_read_only_root_fs"),
         preset: "{}",
     },
     Builtin {
         name: "run-as-non-root",
-        wasm: component!("portcullis_policy_run_as_non_root.wasm"),
+        component: component!("portcullis_policy_run_as_non_root"),
         preset: "{}",
     },
     Builtin {
         name: "host-ports",
-        wasm: component!("portcullis_policy_host_ports.wasm"),
+        component: component!("portcullis_policy_host_ports"),
         preset: "{}",
     },
     Builtin {
         name: "resource-limits",
-        wasm: component!("portcullis_policy_resource_limits.wasm"),
+        component: component!("portcullis_policy_resource_limits"),
         preset: "{}",
     },
     Builtin {
         name: "apparmor",
-        wasm: component!("portcullis_policy_apparmor.wasm"),
+        component: component!("portcullis_policy_apparmor"),
         preset: "{}",
     },
     Builtin {
         name: "selinux",
-        wasm: component!("portcullis_policy_selinux.wasm"),
+        component: component!("portcullis_policy_selinux"),
         preset: "{}",
     },
     Builtin {
         name: "devices",
-        wasm: component!("portcullis_policy_devices.wasm"),
+        component: component!("portcullis_policy_devices"),
         preset: "{}",
     },
     Builtin {
         name: "proc-mount",
-        wasm: component!("portcullis_policy_proc_mount.wasm"),
+        component: component!("portcullis_policy_proc_mount"),
         preset: "{}",
     },
     Builtin {
         name: "sysctls",
-        wasm: component!("portcullis_policy_sysctls.wasm"),
+        component: component!("portcullis_policy_sysctls"),
         preset: "{}",
     },
     Builtin {
         name: "windows-host-process",
-        wasm: component!("portcullis_policy_windows_host_process.wasm"),
+        component: component!("portcullis_policy_windows_host_process"),
         preset: "{}",
     },
     Builtin {
         name: "volume-types",
-        wasm: component!("portcullis_policy_volume_types.wasm"),
+        component: component!("portcullis_policy_volume_types"),
         preset: "{}",
     },
     Builtin {
         name: "runtime-class",
-        wasm: component!("portcullis_policy_runtime_class.wasm"),
+        component: component!("portcullis_policy_runtime_class"),
         preset: "{}",
     },
     Builtin {
         name: "healthcheck",
-        wasm: component!("portcullis_policy_healthcheck.wasm"),
+        component: component!("portcullis_policy_healthcheck"),
         preset: "{}",
     },
     Builtin {
         name: "restart-policy",
-        wasm: component!("portcullis_policy_restart_policy.wasm"),
+        component: component!("portcullis_policy_restart_policy"),
         preset: "{}",
     },
     Builtin {
         name: "pss-baseline",
-        wasm: PSS,
+        component: PSS,
         preset: r#"{"level":"baseline"}"#,
     },
     Builtin {
         name: "pss-restricted",
-        wasm: PSS,
+        component: PSS,
         preset: r#"{"level":"restricted"}"#,
     },
 ];
@@ -158,9 +168,45 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub fn components() -> Vec<&'static [u8]> {
     let mut seen: Vec<&'static [u8]> = Vec::new();
     for builtin in BUILTINS {
-        if !seen.iter().any(|w| std::ptr::eq(*w, builtin.wasm)) {
-            seen.push(builtin.wasm);
+        if !seen
+            .iter()
+            .any(|w| std::ptr::eq(*w, builtin.component.wasm))
+        {
+            seen.push(builtin.component.wasm);
         }
     }
     seen
+}
+
+/// The SHA-256 (hex) of a component: known from the build for a built-in's embedded bytes
+/// (recognised by where they are, so they are not read), computed for any other.
+pub fn sha256_hex(wasm: &[u8]) -> String {
+    let embedded = BUILTINS
+        .iter()
+        .map(|b| b.component)
+        .find(|c| std::ptr::eq(c.wasm, wasm));
+    match embedded {
+        Some(component) => component.sha256.to_string(),
+        None => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(wasm)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builtin_digest_known_from_the_build_is_the_digest_of_its_bytes() {
+        for builtin in BUILTINS {
+            let computed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                builtin.component.wasm,
+            ));
+            assert_eq!(builtin.component.sha256, computed, "{}", builtin.name);
+            assert_eq!(sha256_hex(builtin.component.wasm), computed);
+        }
+        // The same bytes elsewhere are hashed, not mistaken for the embedded ones by content.
+        let copy = BUILTINS[0].component.wasm.to_vec();
+        assert_eq!(sha256_hex(&copy), BUILTINS[0].component.sha256);
+        assert_ne!(sha256_hex(b"\0asm"), BUILTINS[0].component.sha256);
+    }
 }

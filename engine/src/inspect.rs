@@ -65,6 +65,7 @@ pub fn inspect(module: &str) -> Result<Inspection, InspectError> {
         }
         builtin::find(name)
             .ok_or_else(|| InspectError::UnknownBuiltin(name.to_string()))?
+            .component
             .wasm
             .to_vec()
     } else {

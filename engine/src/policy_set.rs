@@ -4,6 +4,7 @@
 //! result), then every other policy on the final object: concurrently on the policy pool, or
 //! one after another on the calling thread while the set has been cheap (`placement`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -255,22 +256,28 @@ impl PolicySet {
             .collect::<Result<_, SetError>>()?;
 
         // Compile each distinct module once, in parallel; entries sharing a module share it.
-        let mut distinct: HashMap<&[u8], &str> = HashMap::new();
+        // Modules are told apart by digest, which a built-in knows without reading its bytes.
+        let mut distinct: HashMap<String, (&[u8], &str)> = HashMap::new();
         for (p, resolved) in &sources {
             match resolved {
-                Resolved::Module(bytes, _) => {
-                    distinct.entry(bytes.as_slice()).or_insert(&p.name);
+                Resolved::Module(wasm, _) => {
+                    distinct
+                        .entry(wasm.sha256.clone())
+                        .or_insert((&wasm.bytes, &p.name));
                 }
                 Resolved::Bundle(_, controls) => {
                     for (c, _) in controls {
-                        distinct.entry(member_wasm(c)).or_insert(c.policy);
+                        let wasm = member_wasm(c);
+                        distinct
+                            .entry(builtin::sha256_hex(wasm))
+                            .or_insert((wasm, c.policy));
                     }
                 }
             }
         }
-        let compiled: HashMap<&[u8], PolicyModule> = distinct
+        let compiled: HashMap<String, PolicyModule> = distinct
             .into_par_iter()
-            .map(|(bytes, name)| Ok((bytes, runtime.load(name, bytes)?)))
+            .map(|(digest, (bytes, name))| Ok((digest, runtime.load(name, bytes)?)))
             .collect::<Result<_, LoadError>>()?;
 
         // One registry client for every policy granted it, made only when one is.
@@ -289,8 +296,8 @@ impl PolicySet {
         let mut policies = Vec::with_capacity(sources.len());
         for (p, resolved) in &sources {
             let (metadata, body) = match resolved {
-                Resolved::Module(bytes, preset) => {
-                    let module = compiled[bytes.as_slice()].clone();
+                Resolved::Module(wasm, preset) => {
+                    let module = compiled[&wasm.sha256].clone();
                     let settings = settings_text(preset, &p.settings);
                     check_settings(p, &module, &settings, "")?;
                     (module.metadata().clone(), Body::Module { module, settings })
@@ -298,7 +305,7 @@ impl PolicySet {
                 Resolved::Bundle(bundle, controls) => {
                     let mut members = Vec::with_capacity(controls.len());
                     for (control, settings) in controls {
-                        let module = compiled[member_wasm(control)].clone();
+                        let module = compiled[&builtin::sha256_hex(member_wasm(control))].clone();
                         let settings = settings.to_string();
                         check_settings(
                             p,
@@ -339,8 +346,9 @@ impl PolicySet {
             true => {
                 let wasm = builtin::find("pss-restricted")
                     .expect("the pss module is built in")
+                    .component
                     .wasm;
-                let module = match compiled.get(wasm) {
+                let module = match compiled.get(&builtin::sha256_hex(wasm)) {
                     Some(m) => m.clone(),
                     None => runtime.load("pod-security", wasm)?,
                 };
@@ -570,10 +578,24 @@ impl PolicySet {
     }
 }
 
+/// A module's bytes and their SHA-256, which tells modules apart and names their compiled
+/// artifacts (known from the build for a built-in, whose embedded bytes stay unread).
+struct Wasm {
+    bytes: Cow<'static, [u8]>,
+    sha256: String,
+}
+
+impl Wasm {
+    fn new(bytes: Cow<'static, [u8]>) -> Self {
+        let sha256 = builtin::sha256_hex(&bytes);
+        Wasm { bytes, sha256 }
+    }
+}
+
 /// What a configured policy runs.
 enum Resolved {
     /// A module's bytes and the settings it starts from (built-ins may preset some).
-    Module(Vec<u8>, Value),
+    Module(Wasm, Value),
     /// A bundle's controls, each with its settings.
     Bundle(&'static Bundle, Vec<(&'static Control, Value)>),
 }
@@ -603,7 +625,7 @@ fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, 
             "module from a registry"
         );
         return Ok(Resolved::Module(
-            fetched.wasm,
+            Wasm::new(Cow::Owned(fetched.wasm)),
             Value::Object(Default::default()),
         ));
     }
@@ -637,7 +659,11 @@ fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, 
                 .join(", "),
         })?;
         let preset = serde_json::from_str(found.preset).expect("built-in presets are JSON");
-        return Ok(Resolved::Module(found.wasm.to_vec(), preset));
+        // Borrowed: a built-in's embedded bytes are read only if it must be compiled.
+        return Ok(Resolved::Module(
+            Wasm::new(Cow::Borrowed(found.component.wasm)),
+            preset,
+        ));
     }
     let path = base.join(&p.module);
     let bytes = std::fs::read(&path).map_err(|source| SetError::ReadModule {
@@ -645,12 +671,16 @@ fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, 
         path: path.display().to_string(),
         source,
     })?;
-    Ok(Resolved::Module(bytes, Value::Object(Default::default())))
+    Ok(Resolved::Module(
+        Wasm::new(Cow::Owned(bytes)),
+        Value::Object(Default::default()),
+    ))
 }
 
 fn member_wasm(control: &Control) -> &'static [u8] {
     builtin::find(control.policy)
         .expect("bundle controls name built-ins")
+        .component
         .wasm
 }
 

@@ -5,7 +5,6 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -28,7 +27,7 @@ impl ArtifactCache {
     }
 
     fn path_for(&self, wasm: &[u8]) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(wasm));
+        let digest = crate::builtin::sha256_hex(wasm);
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 

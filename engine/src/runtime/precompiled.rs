@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
@@ -23,7 +22,7 @@ pub fn default_dir() -> Option<PathBuf> {
 }
 
 fn file_name(wasm: &[u8]) -> String {
-    format!("{}.cwasm", hex::encode(Sha256::digest(wasm)))
+    format!("{}.cwasm", crate::builtin::sha256_hex(wasm))
 }
 
 /// Reads artifacts written by [`write`].
