@@ -347,17 +347,7 @@ fn a_javascript_policy_is_built_with_its_own_tooling_and_decides_at_both_doors()
     );
     let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
     assert!(out.status.success(), "{}", text(&out));
-    let message = crate::support::eventually(
-        "the webhook never answered",
-        std::time::Duration::from_secs(30),
-        || {
-            let out = cluster.apply(&pod("latest", "", "nginx:latest"));
-            match text(&out).contains("denied by portcullis") {
-                true => Ok(text(&out)),
-                false => Err(text(&out)),
-            }
-        },
-    );
+    let message = cluster.apply_until_denied(&pod("latest", "", "nginx:latest"));
     assert!(
         message.contains("demo-js: container \"c\" image \"nginx:latest\" is not pinned"),
         "{message}"

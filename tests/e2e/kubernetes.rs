@@ -87,6 +87,18 @@ impl Cluster {
     pub(crate) fn apply(&self, yaml: &str) -> Output {
         self.kubectl(&["apply", "-f", "-"], Some(yaml))
     }
+
+    /// Applies `yaml` until it is denied by Portcullis (webhook configurations take effect
+    /// asynchronously); kubectl's output.
+    pub(crate) fn apply_until_denied(&self, yaml: &str) -> String {
+        eventually("the webhook never answered", || {
+            let out = self.apply(yaml);
+            match text(&out).contains("denied by portcullis") {
+                true => Ok(text(&out)),
+                false => Err(text(&out)),
+            }
+        })
+    }
 }
 
 impl Drop for Cluster {

@@ -364,17 +364,7 @@ fn a_published_policy_is_enforced_at_both_doors() {
     }
     let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
     assert!(out.status.success(), "{}", text(&out));
-    let message = crate::support::eventually(
-        "the webhook never answered",
-        std::time::Duration::from_secs(30),
-        || {
-            let out = cluster.apply(&pod("latest", "", "nginx:latest"));
-            match text(&out).contains("denied by portcullis") {
-                true => Ok(text(&out)),
-                false => Err(text(&out)),
-            }
-        },
-    );
+    let message = cluster.apply_until_denied(&pod("latest", "", "nginx:latest"));
     assert!(
         message.contains("demo-policy: container \"c\" image \"nginx:latest\" is not pinned"),
         "{message}"
@@ -391,17 +381,7 @@ fn a_published_policy_is_enforced_at_both_doors() {
     server.wait_for_log("loaded the module kept from its last pull", 0);
     let out = cluster.apply(&webhooks(server.address.port(), &server.ca.pem, "Fail"));
     assert!(out.status.success(), "{}", text(&out));
-    let message = crate::support::eventually(
-        "the restarted webhook never answered",
-        std::time::Duration::from_secs(30),
-        || {
-            let out = cluster.apply(&pod("latest-again", "", "nginx:latest"));
-            match text(&out).contains("denied by portcullis") {
-                true => Ok(text(&out)),
-                false => Err(text(&out)),
-            }
-        },
-    );
+    let message = cluster.apply_until_denied(&pod("latest-again", "", "nginx:latest"));
     assert!(
         message.contains("demo-policy: container \"c\" image \"nginx:latest\" is not pinned"),
         "{message}"
