@@ -33,6 +33,8 @@ const PACKAGES: &[&str] = &[
     "portcullis-policy-healthcheck",
     "portcullis-policy-restart-policy",
     "portcullis-policy-image-signatures",
+    "portcullis-policy-cis-docker",
+    "portcullis-policy-docker-escapes",
     "portcullis-fixture-hostile",
     "portcullis-fixture-wrong-exports",
     "portcullis-fixture-registry-facts",

@@ -138,6 +138,18 @@ pub const BUILTINS: &[Builtin] = &[
         component: component!("portcullis_policy_restart_policy"),
         preset: "{}",
     },
+    // Bundles: each links the single-check policies above and decides its numbered controls
+    // with them in one evaluation (policies-wasm/bundle).
+    Builtin {
+        name: "cis-docker",
+        component: component!("portcullis_policy_cis_docker"),
+        preset: "{}",
+    },
+    Builtin {
+        name: "docker-escapes",
+        component: component!("portcullis_policy_docker_escapes"),
+        preset: "{}",
+    },
     Builtin {
         name: "pss-baseline",
         component: PSS,
@@ -156,12 +168,9 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
-/// Every built-in policy and bundle.
+/// Every built-in policy, bundles included.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    BUILTINS
-        .iter()
-        .map(|b| b.name)
-        .chain(crate::bundle::BUNDLES.iter().map(|b| b.name))
+    BUILTINS.iter().map(|b| b.name)
 }
 
 /// Every distinct built-in component (the two Pod Security levels share one).

@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::builtin;
-use crate::bundle;
 use crate::runtime::{Runtime, RuntimeOptions};
 
 /// What a module says of itself.
@@ -38,10 +37,6 @@ pub enum InspectError {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "builtin:{0} is a bundle of built-in policies, not one module: inspect its members ({1})"
-    )]
-    Bundle(String, String),
     #[error("no built-in policy {0:?} (`portcullis policies` lists them)")]
     UnknownBuiltin(String),
     #[error(transparent)]
@@ -50,19 +45,6 @@ pub enum InspectError {
 
 pub fn inspect(module: &str) -> Result<Inspection, InspectError> {
     let bytes: Vec<u8> = if let Some(name) = module.strip_prefix(builtin::PREFIX) {
-        if let Some(bundle) = bundle::find(name) {
-            let mut members: Vec<&str> = bundle.controls.iter().map(|c| c.policy).collect();
-            members.sort_unstable();
-            members.dedup();
-            return Err(InspectError::Bundle(
-                name.to_string(),
-                members
-                    .iter()
-                    .map(|m| format!("builtin:{m}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ));
-        }
         builtin::find(name)
             .ok_or_else(|| InspectError::UnknownBuiltin(name.to_string()))?
             .component

@@ -14,7 +14,6 @@ pub mod admission;
 pub mod audit;
 pub mod background;
 pub mod builtin;
-pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod decision;

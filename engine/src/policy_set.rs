@@ -16,7 +16,6 @@ use serde_json::Value;
 use crate::abi::{Metadata, Request, Source};
 use crate::admission::LevelCheck;
 use crate::builtin;
-use crate::bundle::{self, Bundle, Control};
 use crate::config::{Capability, Config, FailurePolicy, PodSecurityConfig, PolicyConfig};
 use crate::decision::{self, PolicyResult, Verdict};
 use crate::matching::{MatchContext, NamespaceLabels};
@@ -59,23 +58,12 @@ pub enum SetError {
 pub struct LoadedPolicy {
     pub config: PolicyConfig,
     metadata: Metadata,
-    body: Body,
+    module: PolicyModule,
+    /// The config's settings laid over the built-in's preset, as JSON text.
+    settings: String,
     grants: Grants,
     /// What its evaluations have cost lately: where the next request is decided.
     cost: Cost,
-}
-
-/// What runs for a policy: one module, or a bundle's controls, each a module with its
-/// settings.
-enum Body {
-    Module {
-        module: PolicyModule,
-        settings: String,
-    },
-    Bundle {
-        bundle: &'static Bundle,
-        controls: Vec<(&'static Control, PolicyModule, String)>,
-    },
 }
 
 impl LoadedPolicy {
@@ -92,19 +80,10 @@ impl LoadedPolicy {
         &self.metadata
     }
 
-    /// How many module evaluations deciding it takes: a bundle's controls each take one.
-    fn evaluations(&self) -> u32 {
-        match &self.body {
-            Body::Module { .. } => 1,
-            Body::Bundle { controls, .. } => controls.len() as u32,
-        }
-    }
-
     fn decide(
         &self,
         request: &Request,
         registry_context: Option<&Arc<crate::registry::Context>>,
-        placement: Placement,
     ) -> Result<crate::abi::Decision, PolicyError> {
         let limits = self.config.limits();
         // The request's context only matters to a policy that may ask registries.
@@ -119,51 +98,17 @@ impl LoadedPolicy {
             }
             _ => &self.grants,
         };
-        match &self.body {
-            Body::Module { module, settings } => module.validate(request, settings, limits, grants),
-            Body::Bundle { bundle, controls } => {
-                let applicable: Vec<_> = controls
-                    .iter()
-                    .filter(|(c, _, _)| bundle::applies(c, &request.operation))
-                    .collect();
-                let decide =
-                    |(control, module, settings): &&(&'static Control, PolicyModule, String)| {
-                        module
-                            .validate(request, settings, limits, grants)
-                            .map(|d| (*control, d))
-                            .inspect_err(|e| {
-                                tracing::warn!(
-                                    bundle = bundle.name,
-                                    control = control.id,
-                                    error = %e,
-                                    "bundle control could not decide"
-                                )
-                            })
-                    };
-                // The first control that cannot decide leaves the whole bundle undecided.
-                let decisions = match placement {
-                    Placement::Concurrent => applicable
-                        .par_iter()
-                        .map(decide)
-                        .collect::<Result<Vec<_>, _>>()?,
-                    Placement::Sequential => applicable
-                        .iter()
-                        .map(decide)
-                        .collect::<Result<Vec<_>, _>>()?,
-                };
-                Ok(bundle.combine(decisions))
-            }
-        }
+        self.module
+            .validate(request, &self.settings, limits, grants)
     }
 
     fn run(
         &self,
         request: &Request,
         registry_context: Option<&Arc<crate::registry::Context>>,
-        placement: Placement,
     ) -> PolicyResult {
         let started = Instant::now();
-        let mut outcome = self.decide(request, registry_context, placement);
+        let mut outcome = self.decide(request, registry_context);
         let duration = started.elapsed();
         self.cost.observe(duration);
         if let Ok(d) = &outcome
@@ -265,14 +210,6 @@ impl PolicySet {
                         .entry(wasm.sha256.clone())
                         .or_insert((&wasm.bytes, &p.name));
                 }
-                Resolved::Bundle(_, controls) => {
-                    for (c, _) in controls {
-                        let wasm = member_wasm(c);
-                        distinct
-                            .entry(builtin::sha256_hex(wasm))
-                            .or_insert((wasm, c.policy));
-                    }
-                }
             }
         }
         let compiled: HashMap<String, PolicyModule> = distinct
@@ -295,49 +232,19 @@ impl PolicySet {
 
         let mut policies = Vec::with_capacity(sources.len());
         for (p, resolved) in &sources {
-            let (metadata, body) = match resolved {
-                Resolved::Module(wasm, preset) => {
-                    let module = compiled[&wasm.sha256].clone();
-                    let settings = settings_text(preset, &p.settings);
-                    check_settings(p, &module, &settings, "")?;
-                    (module.metadata().clone(), Body::Module { module, settings })
-                }
-                Resolved::Bundle(bundle, controls) => {
-                    let mut members = Vec::with_capacity(controls.len());
-                    for (control, settings) in controls {
-                        let module = compiled[&builtin::sha256_hex(member_wasm(control))].clone();
-                        let settings = settings.to_string();
-                        check_settings(
-                            p,
-                            &module,
-                            &settings,
-                            &format!("controls.{}.", control.id),
-                        )?;
-                        members.push((*control, module, settings));
-                    }
-                    let metadata = Metadata {
-                        name: bundle.name.to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        mutating: false,
-                        sources: bundle.sources.to_vec(),
-                    };
-                    (
-                        metadata,
-                        Body::Bundle {
-                            bundle,
-                            controls: members,
-                        },
-                    )
-                }
-            };
+            let Resolved::Module(wasm, preset) = resolved;
+            let module = compiled[&wasm.sha256].clone();
+            let settings = settings_text(preset, &p.settings);
+            check_settings(p, &module, &settings)?;
             let grants = Grants {
                 registry: registry.clone().filter(|_| p.granted(Capability::Registry)),
                 registry_context: None,
             };
             policies.push(LoadedPolicy {
                 config: (*p).clone(),
-                metadata,
-                body,
+                metadata: module.metadata().clone(),
+                module,
+                settings,
                 grants,
                 cost: Cost::default(),
             });
@@ -398,7 +305,7 @@ impl PolicySet {
                 return Placement::Concurrent;
             };
             expected += cost;
-            worst += p.config.limits().timeout * p.evaluations();
+            worst += p.config.limits().timeout;
         }
         if let (Some((_, _, cost)), false) = (&self.pod_security, levels.is_empty()) {
             let Some(cost) = cost.get() else {
@@ -489,7 +396,7 @@ impl PolicySet {
             object.map(std::borrow::Cow::Borrowed);
         let mut mutated = false;
         for policy in mutators {
-            let mut result = policy.run(&current, registry_context, selection.placement);
+            let mut result = policy.run(&current, registry_context);
             // The patch stays in the policy's result too: the background audit reports it.
             if let (Ok(decision), Some(renormalize)) = (&result.outcome, renormalize)
                 && let Some(patch_text) = decision.patch.as_deref()
@@ -517,12 +424,12 @@ impl PolicySet {
             if validators.len() > 1 && placement == Placement::Concurrent {
                 validators
                     .par_iter()
-                    .map(|p| p.run(current, registry_context, placement))
+                    .map(|p| p.run(current, registry_context))
                     .collect()
             } else {
                 validators
                     .iter()
-                    .map(|p| p.run(current, registry_context, placement))
+                    .map(|p| p.run(current, registry_context))
                     .collect()
             };
         if renormalize.is_none() {
@@ -596,8 +503,6 @@ impl Wasm {
 enum Resolved {
     /// A module's bytes and the settings it starts from (built-ins may preset some).
     Module(Wasm, Value),
-    /// A bundle's controls, each with its settings.
-    Bundle(&'static Bundle, Vec<(&'static Control, Value)>),
 }
 
 fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, SetError> {
@@ -639,17 +544,6 @@ fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, 
         });
     }
     if let Some(name) = p.module.strip_prefix(builtin::PREFIX) {
-        if let Some(bundle) = bundle::find(name) {
-            let controls =
-                bundle
-                    .configure(&p.settings)
-                    .map_err(|(field, message)| SetError::Settings {
-                        policy: p.name.clone(),
-                        field,
-                        message,
-                    })?;
-            return Ok(Resolved::Bundle(bundle, controls));
-        }
         let found = builtin::find(name).ok_or_else(|| SetError::UnknownBuiltin {
             policy: p.name.clone(),
             module: p.module.clone(),
@@ -677,29 +571,15 @@ fn resolve(p: &PolicyConfig, base: &Path, oci: &OciModules) -> Result<Resolved, 
     ))
 }
 
-fn member_wasm(control: &Control) -> &'static [u8] {
-    builtin::find(control.policy)
-        .expect("bundle controls name built-ins")
-        .component
-        .wasm
-}
-
-/// Has the module check its settings; `prefix` places a bundle control's fields.
-fn check_settings(
-    p: &PolicyConfig,
-    module: &PolicyModule,
-    settings: &str,
-    prefix: &str,
-) -> Result<(), SetError> {
+/// Has the module check its settings: against its schema, then by its own checks.
+fn check_settings(p: &PolicyConfig, module: &PolicyModule, settings: &str) -> Result<(), SetError> {
     if let Some(schema) = module.settings_schema() {
         // Settings are JSON text written from a parsed config: they always parse.
         let value: Value = serde_json::from_str(settings).unwrap_or(Value::Null);
         if let Some(first) = schema.check(&value).into_iter().next() {
             return Err(SetError::Settings {
                 policy: p.name.clone(),
-                field: format!("{prefix}{}", first.field)
-                    .trim_end_matches('.')
-                    .to_string(),
+                field: first.field,
                 message: first.message,
             });
         }
@@ -708,9 +588,7 @@ fn check_settings(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(SetError::Settings {
             policy: p.name.clone(),
-            field: format!("{prefix}{}", e.field)
-                .trim_end_matches('.')
-                .to_string(),
+            field: e.field,
             message: e.message,
         }),
         Err(error) => Err(SetError::SettingsCall {

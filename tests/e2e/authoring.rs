@@ -52,10 +52,24 @@ fn inspect_shows_what_a_module_is() {
     assert_eq!(inspection["settingsSchema"], serde_json::Value::Null);
     assert_eq!(inspection["name"], "privileged");
 
-    // A bundle is not one module; a missing file is a clear error.
-    let out = portcullis(&["inspect", "builtin:cis-docker"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("is a bundle"), "{}", text(&out));
+    // A bundle is one module: its schema takes each control's policy's settings, by number.
+    let out = portcullis(&["inspect", "builtin:cis-docker", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inspection = stdout_json(&out);
+    assert_eq!(inspection["name"], "cis-docker");
+    let schema = &inspection["settingsSchema"];
+    assert_eq!(
+        schema["properties"]["controls"]["properties"]["5.5"]["title"],
+        "privileged"
+    );
+    assert!(
+        schema["properties"]["controls"]["properties"]["5.14"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("#/$defs/")),
+        "{schema}"
+    );
+
+    // A missing file is a clear error.
     let out = portcullis(&["inspect", "nowhere.wasm"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -86,6 +100,25 @@ fn settings_are_checked_against_the_exported_schema_with_their_field() {
     assert!(
         stderr.contains("kubernetes.allowedPaths[1].readOnly")
             && stderr.contains("is not of type \"boolean\""),
+        "{stderr}"
+    );
+
+    // A bundle control's settings are its policy's, named from the bundle's settings.
+    std::fs::write(
+        &config,
+        "policies:\n  - name: cis\n    module: builtin:cis-docker\n    settings:\n      controls:\n        \"5.15\": {maxRetries: many}\n",
+    )
+    .unwrap();
+    let out = portcullis(&[
+        "eval",
+        "--config",
+        config.to_str().unwrap(),
+        "deploy/examples/deployment-ok.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("controls.5.15.maxRetries") && stderr.contains("is not of type"),
         "{stderr}"
     );
 }

@@ -72,9 +72,10 @@ impl Policy for AppArmor {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(AppArmor);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::Profile;

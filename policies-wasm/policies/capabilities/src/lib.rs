@@ -179,9 +179,10 @@ fn add_drop_all(object: &str, pointers: &[&str]) -> Result<Option<String>, Strin
     })
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Capabilities);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

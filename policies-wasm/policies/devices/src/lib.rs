@@ -51,9 +51,10 @@ impl Policy for Devices {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Devices);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::Device;

@@ -54,9 +54,10 @@ impl Policy for Healthcheck {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Healthcheck);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -240,9 +240,10 @@ fn describe(request: &Request, volume: &Volume, path: &str) -> String {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(HostMounts);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -108,9 +108,10 @@ impl Policy for HostNamespaces {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(HostNamespaces);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

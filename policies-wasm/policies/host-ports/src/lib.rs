@@ -96,9 +96,10 @@ impl Policy for HostPorts {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(HostPorts);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::Port;

@@ -46,9 +46,10 @@ impl Policy for Privileged {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Privileged);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -120,9 +120,10 @@ impl Policy for ProcMount {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(ProcMount);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -38,9 +38,10 @@ impl Policy for ReadOnlyRootFs {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(ReadOnlyRootFs);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -110,9 +110,10 @@ impl Policy for ResourceLimits {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(ResourceLimits);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

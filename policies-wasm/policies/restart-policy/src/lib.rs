@@ -86,9 +86,10 @@ impl Policy for RestartPolicy {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(RestartPolicy);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

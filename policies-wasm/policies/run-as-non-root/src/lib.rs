@@ -71,9 +71,10 @@ impl Policy for RunAsNonRoot {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(RunAsNonRoot);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

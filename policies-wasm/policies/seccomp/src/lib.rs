@@ -59,9 +59,10 @@ impl Policy for Seccomp {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Seccomp);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;

@@ -100,9 +100,10 @@ impl Policy for Selinux {
     }
 }
 
+#[cfg(not(feature = "bundled"))]
 portcullis_sdk::policy!(Selinux);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "bundled")))]
 mod tests {
     use super::*;
     use portcullis_sdk::testing::*;
