@@ -14,7 +14,9 @@ use portcullis::policy_set::PolicySet;
 use portcullis::runtime::{Grants, Limits, Runtime, RuntimeOptions};
 
 const POD: &str = include_str!("pod.json");
-/// A hardened `docker run` as dockerd posts it to the plugin: every control passes.
+/// A hardened `docker run` as dockerd posts it to the plugin: every control passes. It names
+/// nothing the door must look up (no bind, no other container): a lookup is a round trip to
+/// the daemon, measured with one by tests/load/docker-latency.sh, not here.
 const DOCKER_CREATE: &str = include_str!("docker-create.json");
 
 fn request() -> portcullis::abi::Request {

@@ -35,6 +35,14 @@ else
     wrk -t2 -c"$connections" -d"$duration" -s tests/load/review.lua https://127.0.0.1:18443/validate
 fi
 echo "after the run: RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+# Where the resident pages are: what the engine allocated (anonymous), the binary's own pages
+# (code and data, mapped from the page cache), the precompiled built-ins beside it, the rest.
+awk -v exe="$(readlink -f "/proc/$pid/exe")" '
+    /^[0-9a-f]+-[0-9a-f]+ / { path = $6; kind = path == exe ? "binary" \
+        : path ~ /\/precompiled\// ? "precompiled" : path == "" || path ~ /^\[/ ? "anonymous" : "other files" }
+    /^Rss:/ { kb[kind] += $2 }
+    END { printf "  resident:"; for (k in kb) printf " %s %.1f MiB;", k, kb[k] / 1024; print "" }' \
+    "/proc/$pid/smaps"
 echo "audit lines: $(wc -l < "$work/audit.log")"
 ticks=$(( $(cpu_ticks) - ticks_before ))
 answered=$(( $(wc -l < "$work/audit.log") - audit_before ))
