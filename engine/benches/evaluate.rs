@@ -18,6 +18,12 @@ const POD: &str = include_str!("pod.json");
 /// nothing the door must look up (no bind, no other container): a lookup is a round trip to
 /// the daemon, measured with one by tests/load/docker-latency.sh, not here.
 const DOCKER_CREATE: &str = include_str!("docker-create.json");
+/// `cis-docker`'s controls, to leave all but one out.
+const CIS_CONTROLS: &[&str] = &[
+    "5.2", "5.3", "5.4", "5.5", "5.6", "5.8", "5.10", "5.11", "5.12", "5.13", "5.14", "5.15",
+    "5.16", "5.17", "5.18", "5.20", "5.21", "5.22", "5.23", "5.24", "5.25", "5.26", "5.27", "5.29",
+    "5.31", "5.32",
+];
 
 fn request() -> portcullis::abi::Request {
     let review = AdmissionReview::for_object(serde_json::from_str(POD).unwrap());
@@ -78,6 +84,32 @@ fn benches(c: &mut Criterion) {
     )
     .unwrap();
     let cis = PolicySet::load_with(runtime.clone(), &all_controls).unwrap();
+    // What a bundle's decision costs beyond its controls: reading the call and one instance.
+    let one_control = Config::parse(
+        &format!(
+            "policies:\n  - name: cis-docker\n    module: builtin:cis-docker\n    settings:\n      exclude: [{}]\n",
+            CIS_CONTROLS
+                .iter()
+                .filter(|id| **id != "5.5")
+                .map(|id| format!("\"{id}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "bench",
+        cache.clone(),
+    )
+    .unwrap();
+    let one = PolicySet::load_with(runtime.clone(), &one_control).unwrap();
+    c.bench_function("docker run: normalize", |b| {
+        b.iter(|| {
+            let portcullis::eval::Input::Docker(authz) =
+                portcullis::eval::Input::parse(DOCKER_CREATE).unwrap()
+            else {
+                unreachable!("a Docker request")
+            };
+            assert!(portcullis::docker::prepare(&one, &authz, "portcullis").is_ok());
+        })
+    });
     // Run as the server runs it: the whole evaluation on a worker of the policy pool, so the
     // policies of the request fork onto idle workers without a hand-off per request.
     for workers in [2, 1] {
@@ -85,7 +117,11 @@ fn benches(c: &mut Criterion) {
             .num_threads(workers)
             .build()
             .unwrap();
-        for (what, set) in [("default set", &set), ("cis-docker, every control", &cis)] {
+        for (what, set) in [
+            ("default set", &set),
+            ("cis-docker, every control", &cis),
+            ("cis-docker, one control (5.5)", &one),
+        ] {
             c.bench_function(
                 &format!("docker run, {what}: normalize + decide ({workers} workers)"),
                 |b| {

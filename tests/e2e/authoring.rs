@@ -81,21 +81,9 @@ fn inspect_shows_what_a_module_is() {
 
 #[test]
 fn settings_are_checked_against_the_exported_schema_with_their_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
+    let stderr = refused_settings(
         "policies:\n  - name: mounts\n    module: builtin:host-mounts\n    settings:\n      kubernetes:\n        allowedPaths:\n          - {pathPrefix: /data, readOnly: true}\n          - {pathPrefix: /srv, readOnly: maybe}\n",
-    )
-    .unwrap();
-    let out = portcullis(&[
-        "eval",
-        "--config",
-        config.to_str().unwrap(),
-        "deploy/examples/deployment-ok.yaml",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    );
     // The schema's words, not serde's: the host checked before the policy did.
     assert!(
         stderr.contains("kubernetes.allowedPaths[1].readOnly")
@@ -104,11 +92,20 @@ fn settings_are_checked_against_the_exported_schema_with_their_field() {
     );
 
     // A bundle control's settings are its policy's, named from the bundle's settings.
-    std::fs::write(
-        &config,
+    let stderr = refused_settings(
         "policies:\n  - name: cis\n    module: builtin:cis-docker\n    settings:\n      controls:\n        \"5.15\": {maxRetries: many}\n",
-    )
-    .unwrap();
+    );
+    assert!(
+        stderr.contains("controls.5.15.maxRetries") && stderr.contains("is not of type"),
+        "{stderr}"
+    );
+}
+
+/// `eval` with this configuration, which must be refused at load (exit 2): its stderr.
+fn refused_settings(config_yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, config_yaml).unwrap();
     let out = portcullis(&[
         "eval",
         "--config",
@@ -116,11 +113,7 @@ fn settings_are_checked_against_the_exported_schema_with_their_field() {
         "deploy/examples/deployment-ok.yaml",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("controls.5.15.maxRetries") && stderr.contains("is not of type"),
-        "{stderr}"
-    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs a command in `dir`, as a policy author would, without the variables this test's own

@@ -240,14 +240,7 @@ impl Bundle {
     /// One decision from the controls' decisions: a reason per failing control, named by
     /// its number, with the control's own reasons as details.
     pub fn combine(&self, decisions: Vec<(&Control, Decision)>) -> Decision {
-        let mut out = Decision {
-            allowed: true,
-            message: String::new(),
-            reasons: Vec::new(),
-            warnings: Vec::new(),
-            patch: None,
-            audit_annotations: Vec::new(),
-        };
+        let mut out = Decision::allow();
         for (control, d) in decisions {
             out.warnings.extend(
                 d.warnings
