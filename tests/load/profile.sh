@@ -30,6 +30,10 @@ perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/fol
 [ -n "${FOLDED:-}" ] && cp "$work/folded" "$FOLDED"
 inferno-flamegraph --minwidth 0.5 --title "portcullis serve at saturation ($(basename "${CONFIG:-default set}"))" \
     <"$work/folded" >"$out"
+# Self time by object: the engine, each policy's compiled code (`<sha256>.cwasm`), libc, the
+# kernel. Without inlined frames, so it is quick where the call graphs below take minutes.
+perf report -i "$work/perf.data" --no-children --no-inline -g none --sort dso --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -8
 # The heaviest frames by self time, for the record.
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -25
