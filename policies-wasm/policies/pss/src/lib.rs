@@ -64,9 +64,8 @@ impl Policy for Pss {
             portcullis_sdk::serde_json::from_str(&request.object).unwrap_or_default();
         let spec = object
             .pointer(&workload.pointer)
-            .cloned()
-            .unwrap_or_default();
-        let failures = checks::evaluate(settings.level, minor, workload, &spec);
+            .unwrap_or(&portcullis_sdk::serde_json::Value::Null);
+        let failures = checks::evaluate(settings.level, minor, workload, spec);
         if failures.is_empty() {
             return Decision::allow();
         }
