@@ -2,6 +2,7 @@
 //! verifying the chain, AdmissionReviews in and out, the audit log, reloads and shutdown.
 
 use base64::Engine as _;
+use hyper::body::{Bytes, Frame};
 use serde_json::{Value, json};
 
 use crate::server_harness::{Server, review_of};
@@ -323,6 +324,60 @@ async fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
         let body = client.review("/validate", &ok).await.json();
         assert_eq!(body["response"]["allowed"], true, "{what}");
     }
+}
+
+/// A body over the limit is answered with the 413 that says so, every time, on a new
+/// connection, whether its length is declared or it comes chunked: the server reads what the
+/// client is still sending before closing, so no reset overtakes the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_body_is_refused_with_413_not_a_reset() {
+    let server = Server::start_full(
+        "policies:\n  - name: privileged\n    module: builtin:privileged\n",
+        "  bodyLimitBytes: 65536\n",
+        None,
+    );
+    let client = server.client();
+    let padding = format!("{{\"padding\":\"{}\"}}", "x".repeat(1 << 20));
+    for round in 0..20 {
+        let declared = client
+            .request(
+                "POST",
+                "/validate",
+                Some("application/json"),
+                padding.clone().into_bytes(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("round {round}, declared length: {e}"));
+        // 16 KiB chunks, no Content-Length.
+        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = padding
+            .as_bytes()
+            .chunks(16 << 10)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let body = http_body_util::StreamBody::new(futures::stream::iter(chunks));
+        let chunked = client
+            .send("POST", "/validate", Some("application/json"), body)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}, chunked: {e}"));
+        for r in [declared, chunked] {
+            assert_eq!(
+                r.status,
+                413,
+                "round {round}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let error = r.json()["error"].as_str().unwrap().to_string();
+            assert!(
+                error.contains("larger than the 65536 byte limit"),
+                "{error}"
+            );
+        }
+    }
+    let body = client
+        .review("/validate", &review_of(plain(), "u-after"))
+        .await
+        .json();
+    assert_eq!(body["response"]["allowed"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

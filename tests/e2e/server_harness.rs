@@ -232,6 +232,24 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Response, String> {
+        self.send(method, path, content_type, Full::new(Bytes::from(body)))
+            .await
+    }
+
+    /// One request on a new connection, with any body: one without a known length is sent
+    /// chunked.
+    pub async fn send<B>(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: B,
+    ) -> Result<Response, String>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let tcp = tokio::net::TcpStream::connect(self.address)
             .await
             .map_err(|e| e.to_string())?;
@@ -254,7 +272,7 @@ impl Client {
             builder = builder.header("content-type", ct);
         }
         let response = sender
-            .send_request(builder.body(Full::new(Bytes::from(body))).unwrap())
+            .send_request(builder.body(body).unwrap())
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
+use super::body::{BodyError, declared_length, read_limited};
 use super::state::{AppState, InFlight};
 use crate::audit::{AuditRecord, record::timestamp};
 use crate::decision::Verdict;
@@ -23,12 +24,10 @@ use crate::metrics::ResultLabels;
 const PLUGIN_JSON: &str = "application/vnd.docker.plugins.v1+json";
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.body_limit.max(8 << 20);
     Router::new()
         .route("/Plugin.Activate", post(activate))
         .route("/AuthZPlugin.AuthZReq", post(authz_request))
         .route("/AuthZPlugin.AuthZRes", post(authz_response))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
@@ -45,6 +44,24 @@ async fn activate() -> Response {
     plugin_json(StatusCode::OK, json!({"Implements": ["authz"]}))
 }
 
+/// dockerd sends a call's body only when it is under 1 MiB, so the limit is at least 8 MiB
+/// whatever the webhook's is.
+async fn read_call(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let limit = state.body_limit.max(8 << 20);
+    read_limited(body, declared_length(headers), limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge { limit } => {
+                tracing::info!("refused authz call: body over the {limit} byte limit");
+                plugin_json(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"Allow": false, "Msg": "", "Err": format!("call body is larger than the {limit} byte limit")}),
+                )
+            }
+            BodyError::Unreadable(e) => plugin_error(format!("cannot read the call body: {e}")),
+        })
+}
+
 /// An unreadable plugin call: dockerd shows `Err` to the client and fails the request.
 fn plugin_error(message: String) -> Response {
     tracing::info!("refused authz call: {message}");
@@ -54,10 +71,21 @@ fn plugin_error(message: String) -> Response {
     )
 }
 
-async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn authz_request(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     const ENDPOINT: &str = "authz-request";
     let started = Instant::now();
     let _in_flight = InFlight::start(&state.metrics);
+    let body = match read_call(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(refused) => {
+            state.metrics.count(ENDPOINT, "invalid");
+            return refused;
+        }
+    };
     let authz: AuthzRequest = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => {
@@ -127,9 +155,17 @@ async fn authz_request(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
 }
 
 /// `AuthZRes` comes after the daemon has acted; it is allowed and recorded.
-async fn authz_response(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn authz_response(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     const ENDPOINT: &str = "authz-response";
     let started = Instant::now();
+    let body = match read_call(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let authz: AuthzRequest = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => return plugin_error(format!("not an authorization response call: {e}")),

@@ -8,6 +8,7 @@
 //! stays. SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish within
 //! `server.shutdownTimeoutSeconds`, then drains, flushes and fsyncs the audit log.
 
+mod body;
 mod docker;
 pub mod state;
 pub mod tls;

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use super::body::{BodyError, declared_length, read_limited};
 use super::state::{AppState, InFlight, on_this_thread};
 use crate::audit::AuditRecord;
 use crate::kubernetes::{self, ReviewError, ReviewOptions};
@@ -20,7 +20,6 @@ use crate::placement::Placement;
 use crate::policy_set::Phase;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.body_limit;
     Router::new()
         .route("/validate", post(validate_all))
         .route("/mutate", post(mutate_all))
@@ -29,7 +28,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
@@ -54,11 +52,7 @@ impl IntoResponse for BadRequest {
     }
 }
 
-async fn validate_all(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn validate_all(state: State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     decide(
         state,
         "/validate".into(),
@@ -70,11 +64,7 @@ async fn validate_all(
     .await
 }
 
-async fn mutate_all(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn mutate_all(state: State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     decide(state, "/mutate".into(), Phase::Mutate, None, headers, body).await
 }
 
@@ -82,7 +72,7 @@ async fn validate_one(
     state: State<Arc<AppState>>,
     Path(policy): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     decide(
         state,
@@ -99,7 +89,7 @@ async fn mutate_one(
     state: State<Arc<AppState>>,
     Path(policy): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     decide(
         state,
@@ -118,7 +108,7 @@ async fn decide(
     phase: Phase,
     only: Option<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::start(&state.metrics);
@@ -143,25 +133,23 @@ async fn decide_inner(
     phase: Phase,
     only: Option<String>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
     started: Instant,
 ) -> Result<Response, BadRequest> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            BadRequest::new(
+    let body = read_limited(body, declared_length(headers), state.body_limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge { limit } => BadRequest::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "request body is larger than the {} byte limit (server.bodyLimitBytes)",
-                    state.body_limit
+                    "request body is larger than the {limit} byte limit (server.bodyLimitBytes)"
                 ),
-            )
-        } else {
-            BadRequest::new(
-                rejection.status(),
-                format!("cannot read the request body: {rejection}"),
-            )
-        }
-    })?;
+            ),
+            BodyError::Unreadable(e) => BadRequest::new(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            ),
+        })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
