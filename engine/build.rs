@@ -1,7 +1,8 @@
 //! Builds the built-in policies, and the test fixture policies, to `wasm32-wasip2` components
 //! with a nested cargo, so that building the engine is all a fresh machine needs. The
-//! components land in `<target>/wasm/` (shared by every profile of the engine) and the
-//! built-ins are embedded with `include_bytes!` (see `src/builtin.rs`).
+//! components land in `<target>/wasm/` (shared by every profile of the engine), are copied to
+//! this build's `OUT_DIR` with their SHA-256, and the built-ins are embedded from there with
+//! `include_bytes!` (see `src/builtin.rs`).
 
 use std::path::PathBuf;
 
@@ -97,12 +98,20 @@ fn main() {
         );
     }
 
-    let out = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
+    let built = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
+    // The components are embedded from this build script's own copy: the shared wasm target
+    // directory can be rebuilt by another build of the engine (another profile, another
+    // checkout's settings) between hashing here and `include_bytes!`, and a digest that is not
+    // that of the embedded bytes would find another component's precompiled code.
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     for package in PACKAGES {
         let stem = package.replace('-', "_");
-        let file = out.join(format!("{stem}.wasm"));
+        let file = built.join(format!("{stem}.wasm"));
         let bytes = std::fs::read(&file)
             .unwrap_or_else(|e| panic!("expected {} after the wasm build: {e}", file.display()));
+        let copy = out.join(format!("{stem}.wasm"));
+        std::fs::write(&copy, &bytes)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", copy.display()));
         // The digest names the component's ahead-of-time and cached artifacts: known here, a
         // built-in's embedded bytes need not be read (nor made resident) to find them.
         let digest: String = sha2::Sha256::digest(&bytes)

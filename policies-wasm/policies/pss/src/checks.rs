@@ -6,10 +6,10 @@
 //! (seccomp and AppArmor fields apart from their annotations, probe hosts, `spec.os`) the pod
 //! spec is read directly.
 
-use portcullis_sdk::serde_json::Value;
 use portcullis_sdk::{Container, NamespaceMode, Workload};
 
 use crate::Level;
+use crate::raw::{Handler, PodSpec, RawContainer};
 
 /// One failing check: PSA's name for it, its details, and the first offending field.
 pub struct Failure {
@@ -40,23 +40,31 @@ impl Collector {
     }
 }
 
-/// The raw container object behind a normalized container.
-fn raw<'a>(spec: &'a Value, workload: &Workload, c: &Container) -> &'a Value {
-    static NULL: Value = Value::Null;
-    let relative = c.pointer.strip_prefix(&workload.pointer).unwrap_or("");
-    spec.pointer(relative).unwrap_or(&NULL)
+/// The raw container behind a normalized container.
+fn raw<'a>(spec: &'a PodSpec, workload: &Workload, c: &Container) -> &'a RawContainer {
+    static NONE: RawContainer = RawContainer {
+        security_context: None,
+        liveness_probe: None,
+        readiness_probe: None,
+        startup_probe: None,
+        lifecycle: None,
+    };
+    c.pointer
+        .strip_prefix(&workload.pointer)
+        .and_then(|relative| spec.container(relative))
+        .unwrap_or(&NONE)
 }
 
 fn profile_ok(kind: &str) -> bool {
     kind == "RuntimeDefault" || kind == "Localhost"
 }
 
-pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Failure> {
+pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &PodSpec) -> Vec<Failure> {
     if level == Level::Privileged {
         return Vec::new();
     }
     let restricted = level == Level::Restricted;
-    let windows = minor >= 25 && spec["os"]["name"].as_str() == Some("windows");
+    let windows = minor >= 25 && spec.os_name() == Some("windows");
     let user_namespaced = w.namespaces.user == NamespaceMode::Private;
     let containers: Vec<&Container> = w.containers.iter().collect();
     let mut c = Collector { out: Vec::new() };
@@ -135,20 +143,14 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
 
     // appArmorProfile: fields, and the annotations whatever the fields say
     let mut d = Vec::new();
-    if let Some(kind) = spec["securityContext"]["appArmorProfile"]["type"]
-        .as_str()
-        .filter(|k| !profile_ok(k))
-    {
+    if let Some(kind) = spec.app_armor().filter(|k| !profile_ok(k)) {
         d.push((
             ptr("securityContext/appArmorProfile/type"),
             format!("pod must not set appArmorProfile.type to {kind:?}"),
         ));
     }
     for x in &containers {
-        if let Some(kind) = raw(spec, w, x)["securityContext"]["appArmorProfile"]["type"]
-            .as_str()
-            .filter(|k| !profile_ok(k))
-        {
+        if let Some(kind) = raw(spec, w, x).app_armor().filter(|k| !profile_ok(k)) {
             d.push((
                 format!("{}/securityContext/appArmorProfile/type", x.pointer),
                 format!(
@@ -248,7 +250,7 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
     }
 
     // seccompProfile: baseline, or restricted from 1.19 (which overrides it)
-    let pod_seccomp = spec["securityContext"]["seccompProfile"]["type"].as_str();
+    let pod_seccomp = spec.seccomp();
     if restricted && minor >= 19 {
         if !windows {
             let mut d = Vec::new();
@@ -260,7 +262,7 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
             }
             let pod_ok = pod_seccomp.is_some_and(profile_ok);
             for x in &containers {
-                match raw(spec, w, x)["securityContext"]["seccompProfile"]["type"].as_str() {
+                match raw(spec, w, x).seccomp() {
                     Some(kind) if !profile_ok(kind) => d.push((format!("{}/securityContext/seccompProfile/type", x.pointer), format!("container {:?} must not set securityContext.seccompProfile.type to {kind:?}", x.name))),
                     None if !pod_ok => d.push((format!("{}/securityContext", x.pointer), format!("pod or container {:?} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"", x.name))),
                     _ => {}
@@ -278,9 +280,7 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
             ));
         }
         for x in &containers {
-            if raw(spec, w, x)["securityContext"]["seccompProfile"]["type"].as_str()
-                == Some("Unconfined")
-            {
+            if raw(spec, w, x).seccomp() == Some("Unconfined") {
                 d.push((format!("{}/securityContext/seccompProfile/type", x.pointer), format!("container {:?} must not set securityContext.seccompProfile.type to \"Unconfined\"", x.name)));
             }
         }
@@ -341,25 +341,15 @@ pub fn evaluate(level: Level, minor: u32, w: &Workload, spec: &Value) -> Vec<Fai
     if minor >= 34 {
         let mut d = Vec::new();
         for x in &containers {
-            let r = raw(spec, w, x);
-            let handlers = [
-                &r["livenessProbe"],
-                &r["readinessProbe"],
-                &r["startupProbe"],
-                &r["lifecycle"]["postStart"],
-                &r["lifecycle"]["preStop"],
-            ];
-            for h in handlers {
-                for action in ["httpGet", "tcpSocket"] {
-                    if let Some(host) = h[action]["host"].as_str().filter(|h| !h.is_empty()) {
-                        d.push((
-                            x.pointer.clone(),
-                            format!(
-                                "container {:?} uses probe or lifecycle host {host:?}",
-                                x.name
-                            ),
-                        ));
-                    }
+            for host in raw(spec, w, x).handlers().flat_map(Handler::hosts) {
+                if !host.is_empty() {
+                    d.push((
+                        x.pointer.clone(),
+                        format!(
+                            "container {:?} uses probe or lifecycle host {host:?}",
+                            x.name
+                        ),
+                    ));
                 }
             }
         }

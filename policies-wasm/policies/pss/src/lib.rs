@@ -7,6 +7,7 @@
 //! preset). Kubernetes only: the standards are defined on pod specs.
 
 mod checks;
+mod raw;
 
 use portcullis_sdk::prelude::*;
 
@@ -60,12 +61,16 @@ impl Policy for Pss {
             return Decision::allow();
         }
         let minor = settings.minor().unwrap_or(LATEST_MINOR);
-        let object: portcullis_sdk::serde_json::Value =
-            portcullis_sdk::serde_json::from_str(&request.object).unwrap_or_default();
-        let spec = object
-            .pointer(&workload.pointer)
-            .unwrap_or(&portcullis_sdk::serde_json::Value::Null);
-        let failures = checks::evaluate(settings.level, minor, workload, spec);
+        let spec = match raw::pod_spec_at(&request.object, &workload.pointer) {
+            Ok(spec) => spec,
+            Err(e) => {
+                return Decision::deny(vec![portcullis_sdk::Reason {
+                    message: format!("cannot read the pod spec: {e}"),
+                    field: portcullis_sdk::pointer_to_path(&workload.pointer),
+                }]);
+            }
+        };
+        let failures = checks::evaluate(settings.level, minor, workload, &spec);
         if failures.is_empty() {
             return Decision::allow();
         }
@@ -147,5 +152,21 @@ mod tests {
             .unwrap()
             .allowed
         );
+    }
+
+    #[test]
+    fn a_pod_spec_that_cannot_be_read_is_denied() {
+        let mut request = pod(vec![container("app", "nginx")]);
+        request.object = r#"{"kind":"Pod","spec":{"os":{"name":["windows"]}}}"#.into();
+        let d = run::<Pss>(&request, r#"{"level":"baseline"}"#).unwrap();
+        assert!(!d.allowed);
+        assert!(
+            d.reasons[0]
+                .message
+                .starts_with("cannot read the pod spec: invalid type: sequence"),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(d.reasons[0].field, "spec");
     }
 }
