@@ -26,7 +26,9 @@ perf record -q -F 299 --call-graph dwarf,16384 -p "$pid" -o "$work/perf.data" --
     2>"$work/perf.err"
 wait "$wrk_pid"
 grep -E "requests:|Requests/sec|p99" "$work/wrk.txt" || true
-perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/folded"
+# Without inlined frames: resolving them through DWARF takes perf script tens of minutes for a
+# few seconds of samples, and the functions they were inlined into still show.
+perf script --no-inline -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/folded"
 [ -n "${FOLDED:-}" ] && cp "$work/folded" "$FOLDED"
 inferno-flamegraph --minwidth 0.5 --title "portcullis serve at saturation ($(basename "${CONFIG:-default set}"))" \
     <"$work/folded" >"$out"
@@ -35,6 +37,6 @@ inferno-flamegraph --minwidth 0.5 --title "portcullis serve at saturation ($(bas
 perf report -i "$work/perf.data" --no-children --no-inline -g none --sort dso --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -8
 # The heaviest frames by self time, for the record.
-perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+perf report -i "$work/perf.data" --no-children --no-inline --sort symbol --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -25
 echo "flame graph: $out"
