@@ -287,7 +287,10 @@ impl Dockerd {
         );
     }
 
+    /// Every audit line the plugin has written, parsed (after the writer's linger, as
+    /// [`crate::server_harness::Server::audit_records`]).
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::thread::sleep(crate::server_harness::AUDIT_SETTLE);
         std::fs::read_to_string(self.dir.path().join("audit.log"))
             .unwrap_or_default()
             .lines()

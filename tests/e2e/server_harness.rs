@@ -70,6 +70,10 @@ impl TestCa {
 
 use rustls_pki_types::pem::PemObject;
 
+/// How long a test waits for audit lines of requests already answered: the writer writes
+/// at most a couple of milliseconds after a record is queued (`LINGER` in the audit writer).
+pub const AUDIT_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A running server process; killed on drop if still running.
 pub struct Server {
     pub child: Child,
@@ -145,8 +149,11 @@ impl Server {
         self.dir.path().join("portcullis.yaml")
     }
 
-    /// Every audit line written so far, across rotated files, parsed.
+    /// Every audit line written so far, across rotated files, parsed. The writer lets
+    /// records gather for a couple of milliseconds before it writes them, so the lines of
+    /// requests just answered are waited for first.
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::thread::sleep(AUDIT_SETTLE);
         let mut records = Vec::new();
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()

@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -97,6 +98,13 @@ impl AuditLog {
     }
 }
 
+/// After each flush the writer waits this long before it looks at the queue again. Records
+/// that arrive meanwhile are written together, and their senders find the writer awake
+/// instead of each waking it (a futex wake on the request's own thread, and the writer
+/// parking again: 6 % of an admission's CPU at saturation). Lines reach the file at most this
+/// much later; an idle writer still sleeps on the queue, woken by the next record.
+const LINGER: Duration = Duration::from_millis(2);
+
 struct Writer {
     file: Option<RotatingFile>,
     stdout: bool,
@@ -113,6 +121,7 @@ impl Writer {
                 self.write(&record, &mut line);
             }
             self.flush(false);
+            std::thread::sleep(LINGER);
         }
         self.flush(true);
     }
